@@ -1,0 +1,3 @@
+from mockbatch.cli import main
+
+main()

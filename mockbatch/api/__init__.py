@@ -1,0 +1,12 @@
+"""The HTTP layer: parse the request, call the engine, render the answer. Nothing else."""
+
+from __future__ import annotations
+
+from starlette.routing import Mount
+
+from mockbatch.api import batches, control, files
+
+routes = [
+    Mount("/v1", routes=files.routes + batches.routes),
+    Mount("/_mockbatch", routes=control.routes),
+]

@@ -1,0 +1,36 @@
+"""/v1/batches: create, list, retrieve, cancel."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mockbatch.api.render import engine, int_param, json_body, json_response, tenant
+
+
+async def create_batch(request: Request) -> Response:
+    who = tenant(request)
+    return json_response(await engine(request).create_batch(who, await json_body(request)))
+
+
+async def list_batches(request: Request) -> Response:
+    who = tenant(request)
+    limit = int_param(request, "limit", 20, 1, 100)
+    return json_response(await engine(request).list_batches(who, request.query_params.get("after") or None, limit))
+
+
+async def retrieve_batch(request: Request) -> Response:
+    return json_response(await engine(request).get_batch(tenant(request), request.path_params["batch_id"]))
+
+
+async def cancel_batch(request: Request) -> Response:
+    return json_response(await engine(request).cancel_batch(tenant(request), request.path_params["batch_id"]))
+
+
+routes = [
+    Route("/batches", create_batch, methods=["POST"]),
+    Route("/batches", list_batches, methods=["GET"]),
+    Route("/batches/{batch_id}", retrieve_batch, methods=["GET"]),
+    Route("/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
+]

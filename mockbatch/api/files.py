@@ -1,0 +1,82 @@
+"""/v1/files: upload (multipart), list, retrieve, content, delete."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from mockbatch.api.render import choice_param, engine, int_param, json_response, tenant
+from mockbatch.engine import MAX_FILE_BYTES
+from mockbatch.errors import InvalidRequest, PayloadTooLarge, missing_parameter
+
+READ_SIZE = 1 << 20
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while data := await upload.read(READ_SIZE):
+        yield data
+
+
+async def create_file(request: Request) -> Response:
+    who = tenant(request)
+    if int(request.headers.get("content-length") or 0) > MAX_FILE_BYTES + (1 << 20):
+        raise PayloadTooLarge(f"File is too large. The maximum size is {MAX_FILE_BYTES} bytes.", param="file")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidRequest("Expected a multipart/form-data body with the fields 'file' and 'purpose'.")
+    try:
+        form = await request.form(max_files=1, max_fields=20)
+    except Exception as exc:  # the multipart parser's own complaint, as a 400
+        raise InvalidRequest(f"Could not parse the multipart form: {exc}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise missing_parameter("file")
+        expires_after = None
+        if "expires_after[anchor]" in form or "expires_after[seconds]" in form:
+            expires_after = {"anchor": form.get("expires_after[anchor]"), "seconds": form.get("expires_after[seconds]")}
+        purpose = form.get("purpose")
+        if not isinstance(purpose, str | None):
+            raise InvalidRequest("Invalid type for 'purpose': expected a string.", param="purpose", code="invalid_type")
+        created = await engine(request).create_file(who, upload.filename or "file", purpose, _chunks(upload),
+                                                    expires_after)
+    finally:
+        await form.close()
+    return json_response(created)
+
+
+async def list_files(request: Request) -> Response:
+    who = tenant(request)
+    limit = int_param(request, "limit", 10_000, 1, 10_000)
+    order = choice_param(request, "order", "desc", ["asc", "desc"])
+    return json_response(await engine(request).list_files(
+        who, request.query_params.get("purpose") or None, request.query_params.get("after") or None, limit, order))
+
+
+async def retrieve_file(request: Request) -> Response:
+    return json_response(await engine(request).get_file(tenant(request), request.path_params["file_id"]))
+
+
+async def delete_file(request: Request) -> Response:
+    return json_response(await engine(request).delete_file(tenant(request), request.path_params["file_id"]))
+
+
+async def file_content(request: Request) -> Response:
+    file, chunks = await engine(request).file_content(tenant(request), request.path_params["file_id"])
+    headers = {
+        "content-disposition": f'attachment; filename="{file["filename"]}"',
+        "content-length": str(file["bytes"]),
+    }
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+
+
+routes = [
+    Route("/files", create_file, methods=["POST"]),
+    Route("/files", list_files, methods=["GET"]),
+    Route("/files/{file_id}", retrieve_file, methods=["GET"]),
+    Route("/files/{file_id}", delete_file, methods=["DELETE"]),
+    Route("/files/{file_id}/content", file_content, methods=["GET"]),
+]

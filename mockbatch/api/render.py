@@ -1,0 +1,140 @@
+"""Rendering: JSON answers, the OpenAI error envelope, authentication and the common headers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mockbatch import ids
+from mockbatch.engine import Engine
+from mockbatch.errors import InvalidRequest, MockBatchError, Unauthorized, invalid_type, invalid_value
+
+log = logging.getLogger("mockbatch")
+
+SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+BAD_JSON = ("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+            "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. "
+            "If you have trouble figuring out how to fix this, please contact us through our help center at "
+            "help.openai.com.)")
+
+
+def error_body(message: str, type_: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(data, status_code=status, headers=headers)
+
+
+def engine(request: Request) -> Engine:
+    return request.state.engine  # type: ignore[no-any-return]
+
+
+def tenant(request: Request) -> str:
+    """The bearer token is the tenant; with --api-key set, only those keys are let in."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Missing bearer or basic authentication in header",
+                           headers={"www-authenticate": 'Bearer realm="OpenAI API"'})
+    allowed = request.state.settings.api_keys
+    if allowed and token not in allowed:
+        masked = f"{token[:6]}***{token[-3:]}" if len(token) > 10 else "***"
+        raise Unauthorized(f"Incorrect API key provided: {masked}. You can find your API key at "
+                           "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+    return token
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, RecursionError):
+        raise InvalidRequest(BAD_JSON) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(BAD_JSON)
+    return data
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid_type(name, "an integer", raw) from None
+    if value < low:
+        raise InvalidRequest(f"Invalid '{name}': integer below minimum value. Expected a value >= {low}, but got "
+                             f"{value} instead.", param=name, code="integer_below_min_value")
+    if value > high:
+        raise InvalidRequest(f"Invalid '{name}': integer above maximum value. Expected a value <= {high}, but got "
+                             f"{value} instead.", param=name, code="integer_above_max_value")
+    return value
+
+
+def choice_param(request: Request, name: str, default: str, allowed: list[str]) -> str:
+    value = request.query_params.get(name) or default
+    if value not in allowed:
+        raise invalid_value(value, allowed, name)
+    return value
+
+
+# -- exception handlers -------------------------------------------------------------------------
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MockBatchError)
+    return json_response(error_body(exc.message, exc.type, exc.param, exc.code), exc.status, exc.headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (404, 405):
+        return json_response(error_body(f"Invalid URL ({request.method} {request.url.path})"), 404)
+    return json_response(error_body(str(exc.detail)), exc.status_code)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    failures = getattr(request.app.state, "failures", None)
+    if failures is not None:
+        failures.append(exc)
+    return json_response(error_body(SERVER_ERROR, "server_error"), 500)
+
+
+EXCEPTION_HANDLERS = {MockBatchError: domain_error, HTTPException: http_error, Exception: server_error}
+
+
+class CommonHeaders:
+    """Adds x-request-id, openai-version and openai-processing-ms to every answer (plain ASGI)."""
+
+    def __init__(self, app: ASGIApp, seed: int) -> None:
+        self.app = app
+        self.seed = seed
+        self._seq = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = ids.request_id(self.seed, next(self._seq))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = int((time.perf_counter() - started) * 1000)
+                headers = list(message.get("headers", []))
+                headers += [(b"x-request-id", request_id.encode()), (b"openai-version", b"2020-10-01"),
+                            (b"openai-processing-ms", str(elapsed).encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

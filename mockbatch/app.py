@@ -1,0 +1,58 @@
+"""The composition root: builds the Starlette app from settings; the lifespan owns the database."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from mockbatch.api import routes
+from mockbatch.api.render import EXCEPTION_HANDLERS, CommonHeaders
+from mockbatch.clock import Clock
+from mockbatch.engine import Engine
+from mockbatch.settings import Settings
+from mockbatch.store import Store
+
+
+@contextlib.contextmanager
+def database_path(settings: Settings) -> Any:
+    """The configured database, or a fresh temporary one that is removed afterwards."""
+    if settings.db:
+        Path(settings.db).parent.mkdir(parents=True, exist_ok=True)
+        yield settings.db
+        return
+    folder = tempfile.mkdtemp(prefix="mockbatch-")
+    try:
+        yield str(Path(folder) / "mockbatch.sqlite3")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        with database_path(settings) as path:
+            async with Store.open(path) as store:
+                engine = Engine(store, Clock(settings.clock, settings.time_scale, settings.start_time), settings)
+                app.state.engine = engine
+                app.state.failures = engine.failures
+                await engine.start()
+                try:
+                    yield {"engine": engine, "settings": settings}
+                finally:
+                    await engine.stop()
+
+    return Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[Middleware(CommonHeaders, seed=settings.seed)],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,95 @@
+"""The model table: which models each batch endpoint accepts, the dated snapshot reported for them,
+and per-model facts the generators need (embedding size, reasoning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
+EMBEDDINGS = "/v1/embeddings"
+COMPLETIONS = "/v1/completions"
+MODERATIONS = "/v1/moderations"
+IMAGES_GENERATIONS = "/v1/images/generations"
+IMAGES_EDITS = "/v1/images/edits"
+VIDEOS = "/v1/videos"
+
+ENDPOINTS = (RESPONSES, CHAT, EMBEDDINGS, COMPLETIONS, MODERATIONS, IMAGES_GENERATIONS, IMAGES_EDITS, VIDEOS)
+
+# The product name the real API puts in front of endpoint-specific messages.
+PRODUCT = {
+    CHAT: "Chat Completions",
+    RESPONSES: "Responses",
+    EMBEDDINGS: "Embeddings",
+    COMPLETIONS: "Completions",
+    MODERATIONS: "Moderations",
+    IMAGES_GENERATIONS: "Images",
+    IMAGES_EDITS: "Images",
+    VIDEOS: "Videos",
+}
+
+# The body parameter each endpoint cannot do without (besides `model`).
+REQUIRED_INPUT = {
+    CHAT: "messages",
+    RESPONSES: "input",
+    EMBEDDINGS: "input",
+    COMPLETIONS: "prompt",
+    MODERATIONS: "input",
+    IMAGES_GENERATIONS: "prompt",
+    IMAGES_EDITS: "prompt",
+    VIDEOS: "prompt",
+}
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    snapshot: str
+    endpoints: tuple[str, ...]
+    dimensions: int | None = None  # embedding models
+    reasoning: bool = False
+    context_window: int = 128_000
+
+
+_TEXT = (CHAT, RESPONSES)
+
+MODELS: dict[str, Model] = {
+    m.name: m
+    for m in (
+        Model("gpt-4o", "gpt-4o-2024-08-06", _TEXT),
+        Model("gpt-4o-mini", "gpt-4o-mini-2024-07-18", _TEXT),
+        Model("gpt-4.1", "gpt-4.1-2025-04-14", _TEXT, context_window=1_047_576),
+        Model("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", _TEXT, context_window=1_047_576),
+        Model("gpt-4.1-nano", "gpt-4.1-nano-2025-04-14", _TEXT, context_window=1_047_576),
+        Model("gpt-5", "gpt-5-2025-08-07", _TEXT, reasoning=True, context_window=400_000),
+        Model("gpt-5-mini", "gpt-5-mini-2025-08-07", _TEXT, reasoning=True, context_window=400_000),
+        Model("gpt-5-nano", "gpt-5-nano-2025-08-07", _TEXT, reasoning=True, context_window=400_000),
+        Model("o1", "o1-2024-12-17", _TEXT, reasoning=True, context_window=200_000),
+        Model("o3", "o3-2025-04-16", _TEXT, reasoning=True, context_window=200_000),
+        Model("o3-mini", "o3-mini-2025-01-31", _TEXT, reasoning=True, context_window=200_000),
+        Model("o4-mini", "o4-mini-2025-04-16", _TEXT, reasoning=True, context_window=200_000),
+        Model("gpt-3.5-turbo", "gpt-3.5-turbo-0125", (CHAT,), context_window=16_385),
+        Model("gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct", (COMPLETIONS,), context_window=4_096),
+        Model("text-embedding-3-small", "text-embedding-3-small", (EMBEDDINGS,), dimensions=1536, context_window=8191),
+        Model("text-embedding-3-large", "text-embedding-3-large", (EMBEDDINGS,), dimensions=3072, context_window=8191),
+        Model("text-embedding-ada-002", "text-embedding-ada-002", (EMBEDDINGS,), dimensions=1536,
+              context_window=8191),
+        Model("omni-moderation-latest", "omni-moderation-2024-09-26", (MODERATIONS,)),
+        Model("text-moderation-latest", "text-moderation-007", (MODERATIONS,)),
+        Model("gpt-image-1", "gpt-image-1", (IMAGES_GENERATIONS, IMAGES_EDITS)),
+        Model("dall-e-2", "dall-e-2", (IMAGES_GENERATIONS, IMAGES_EDITS)),
+        Model("dall-e-3", "dall-e-3", (IMAGES_GENERATIONS,)),
+        Model("sora-2", "sora-2", (VIDEOS,)),
+    )
+}
+# Dated snapshots are accepted under their own names too.
+for _m in list(MODELS.values()):
+    MODELS.setdefault(_m.snapshot, _m)
+
+
+def lookup(name: str, endpoint: str) -> Model | None:
+    """The model if the Batch API accepts it for `endpoint`, else None."""
+    model = MODELS.get(name)
+    if model is None or endpoint not in model.endpoints:
+        return None
+    return model

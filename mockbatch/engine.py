@@ -1,0 +1,403 @@
+"""Orchestration: the API's operations over the store, the clock and the worker threads.
+
+Batches move when they are looked at (and, on the real clock, on a steady tick): `_settle` applies
+every transition that has fallen due, each stamped with its scheduled time. A transition that waits
+for work (validation, writing output) starts that work in a worker thread and stays put until the
+result is stored; the result is kept in the batch's row, so a crash at any point just repeats work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+from mockbatch import ids, jobs, lifecycle
+from mockbatch.clock import Anchor, Clock
+from mockbatch.errors import Conflict, InvalidRequest, PayloadTooLarge, batch_not_found, file_not_found
+from mockbatch.lifecycle import STAMP, TERMINAL, OutputKey, Plan, Progress, Status, Step
+from mockbatch.objects import BATCH_FILE_TTL, Batch, FileObject, page
+from mockbatch.settings import Settings
+from mockbatch.store import CHUNK, BatchRow, FileRow, Store, Tx
+from mockbatch.validation import check_create, check_purpose
+
+log = logging.getLogger("mockbatch")
+
+MAX_FILE_BYTES = 512 * 1024 * 1024
+ACTIVE = tuple(s.value for s in Status if s not in TERMINAL)
+TERMINAL_VALUES = tuple(s.value for s in TERMINAL)
+
+
+class Engine:
+    def __init__(self, store: Store, clock: Clock, settings: Settings) -> None:
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.seed = settings.seed
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mockbatch-job")
+        self._jobs: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._stop = threading.Event()
+        self._ticker: asyncio.Task[None] | None = None
+        self.failures: list[BaseException] = []  # unexpected exceptions, surfaced by MockBatchServer
+
+    # -- lifetime -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self.store.transaction() as tx:
+            saved = await tx.get_meta("clock")
+            if saved is not None:
+                self.clock.resume(Anchor(**json.loads(saved)))
+            await self._save_clock(tx)
+            await tx.sweep_blobs(await tx.pending_blobs())
+        if self.clock.mode == "real":
+            self._ticker = asyncio.create_task(self._tick())
+        await self.settle_all()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for task in list(self._jobs.values()):
+            task.cancel()
+        await asyncio.gather(*self._jobs.values(), return_exceptions=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_seconds)
+            await self.settle_all()
+
+    async def _save_clock(self, tx: Tx) -> None:
+        await tx.set_meta("clock", json.dumps(asdict(self.clock.anchor)))
+
+    # -- control plane ------------------------------------------------------------------------
+    async def reset(self) -> None:
+        """Forget everything: files, batches, id sequences; the clock goes back to its start."""
+        self._stop.set()
+        for task in list(self._jobs.values()):
+            task.cancel()
+        await asyncio.gather(*self._jobs.values(), return_exceptions=True)
+        self._jobs.clear()
+        self._stop = threading.Event()
+        self.clock.restart(self.settings.start_time)
+        async with self.store.transaction() as tx:
+            await tx.wipe()
+            await self._save_clock(tx)
+
+    async def advance(self, seconds: float) -> float:
+        """Move the clock and wait until every batch has caught up with the new time."""
+        now = self.clock.advance(seconds)
+        async with self.store.transaction() as tx:
+            await self._save_clock(tx)
+        await self.settle_all(wait=True)
+        return now
+
+    # -- files --------------------------------------------------------------------------------
+    async def create_file(self, tenant: str, filename: str, purpose: Any, content: AsyncIterator[bytes],
+                          expires_after: dict[str, Any] | None = None) -> dict[str, Any]:
+        purpose = check_purpose(purpose)
+        if purpose == "batch" and not filename.endswith(".jsonl"):
+            raise InvalidRequest("Invalid file format for Batch API. Must be .jsonl")
+        ttl = _file_ttl(expires_after)
+        async with self.store.transaction() as tx:
+            blob = await tx.new_blob()
+        size = n = 0
+        buffer = b""
+        try:
+            async for data in content:
+                size += len(data)
+                if size > MAX_FILE_BYTES:
+                    raise PayloadTooLarge(f"File is too large. The maximum size is {MAX_FILE_BYTES} bytes.",
+                                          param="file")
+                buffer += data
+                while len(buffer) >= CHUNK:
+                    async with self.store.transaction() as tx:
+                        await tx.append_chunk(blob, n, buffer[:CHUNK])
+                    buffer, n = buffer[CHUNK:], n + 1
+            async with self.store.transaction() as tx:
+                if buffer:
+                    await tx.append_chunk(blob, n, buffer)
+                seq = await tx.next_seq()
+                now = int(self.clock.now())
+                if ttl is None and purpose == "batch":
+                    ttl = BATCH_FILE_TTL
+                row = FileRow(ids.file_id(self.seed, seq), tenant, blob, size, now,
+                              None if ttl is None else now + ttl, filename, purpose)
+                await tx.insert_file(seq, row)
+        except BaseException:
+            async with self.store.transaction() as tx:
+                await tx.delete_blob(blob)
+            raise
+        return _file_object(row)
+
+    async def get_file(self, tenant: str, file_id: str) -> dict[str, Any]:
+        async with self.store.transaction() as tx:
+            row = await tx.get_file(tenant, file_id)
+        if row is None:
+            raise file_not_found(file_id)
+        return _file_object(row)
+
+    async def list_files(self, tenant: str, purpose: str | None, after: str | None, limit: int,
+                         order: str) -> dict[str, Any]:
+        async with self.store.transaction() as tx:
+            rows = await tx.list_files(tenant, purpose, after, limit + 1, ascending=order == "asc")
+        return page([_file_object(r) for r in rows[:limit]], has_more=len(rows) > limit)
+
+    async def delete_file(self, tenant: str, file_id: str) -> dict[str, Any]:
+        async with self.store.transaction() as tx:
+            row = await tx.get_file(tenant, file_id)
+            if row is None:
+                raise file_not_found(file_id)
+            if await tx.file_in_use(file_id, TERMINAL_VALUES):
+                await tx.mark_file_deleted(file_id)  # an in-flight batch still reads it; purged when it ends
+            else:
+                await tx.delete_file(file_id)
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    async def file_content(self, tenant: str, file_id: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        async with self.store.transaction() as tx:
+            row = await tx.get_file(tenant, file_id)
+        if row is None:
+            raise file_not_found(file_id)
+        return _file_object(row), self.store.read_blob(row.blob_id)
+
+    # -- batches ------------------------------------------------------------------------------
+    async def create_batch(self, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
+        check_create(params)
+        s = self.settings
+        plan = Plan(s.validating_seconds, s.request_seconds, s.finalizing_seconds, s.cancelling_seconds,
+                    shuffle=s.output_order == "shuffled")
+        async with self.store.transaction() as tx:
+            source = await tx.get_file(tenant, params["input_file_id"])
+            if source is not None and source.purpose != "batch":
+                raise InvalidRequest(
+                    f"Invalid file purpose '{source.purpose}' for input_file_id '{source.id}': expected 'batch'.",
+                    param="input_file_id", code="invalid_file_purpose")
+            now = self.clock.now()
+            seq = await tx.next_seq()
+            batch = Batch(ids.batch_id(self.seed, seq, now), params["endpoint"], params["input_file_id"], int(now),
+                          int(now) + int(plan.window), metadata=params.get("metadata"))
+            ttl = (params.get("output_expires_after") or {}).get("seconds")
+            progress = Progress(created=now, output_ttl=ttl, input_blob=source.blob_id if source else None)
+            if source is None:  # the real API accepts the call and fails the batch (contract behaviour 2)
+                progress.validated = {"total": 0, "model": None, "ready_at": 0.0, "errors": [{
+                    "code": "invalid_request", "param": "file_id", "line": None,
+                    "message": f"Cannot find file {params['input_file_id']}, or organization org-mockbatch "
+                               "does not have access to it."}]}
+            row = BatchRow(batch.id, tenant, batch.status, batch.to_dict(), progress.to_dict(), asdict(plan))
+            await tx.insert_batch(seq, row)
+        row = await self._settle(batch.id)
+        return await self._view(row)
+
+    async def get_batch(self, tenant: str, batch_id: str) -> dict[str, Any]:
+        row = await self._settle(batch_id, tenant)
+        return await self._view(row)
+
+    async def list_batches(self, tenant: str, after: str | None, limit: int) -> dict[str, Any]:
+        async with self.store.transaction() as tx:
+            rows = await tx.list_batches(tenant, after, limit + 1)
+        views = []
+        for row in rows[:limit]:
+            if row.status not in TERMINAL_VALUES:
+                row = await self._settle(row.id, tenant)
+            views.append(await self._view(row))
+        return page(views, has_more=len(rows) > limit)
+
+    async def cancel_batch(self, tenant: str, batch_id: str) -> dict[str, Any]:
+        await self._settle(batch_id, tenant)
+        async with self.store.transaction() as tx:
+            row = await tx.get_batch(batch_id, tenant)
+            assert row is not None
+            status = Status(row.status)
+            if status in lifecycle.CANCELLABLE:
+                progress = Progress.from_dict(row.progress)
+                now = max(self.clock.now(), _last_stamp(progress))
+                progress.cancelling, progress.cancelled_from = now, status.value
+                row.batch["cancelling_at"] = int(now)
+                row.status = row.batch["status"] = Status.CANCELLING.value
+                row.progress = progress.to_dict()
+                await tx.update_batch(row)
+            elif status not in (Status.CANCELLING, Status.CANCELLED):
+                raise Conflict(f"Cannot cancel a batch with status '{status}'.", headers={"x-should-retry": "false"})
+        row = await self._settle(batch_id, tenant)
+        return await self._view(row)
+
+    # -- moving batches on --------------------------------------------------------------------
+    async def settle_all(self, wait: bool = False) -> None:
+        while True:
+            async with self.store.transaction() as tx:
+                active = await tx.batch_ids_in(ACTIVE)
+            for batch_id in active:
+                await self._settle(batch_id)
+            if not wait or not self._jobs:
+                return
+            await asyncio.gather(*list(self._jobs.values()), return_exceptions=True)
+
+    async def _settle(self, batch_id: str, tenant: str | None = None) -> BatchRow:
+        """Apply every transition due by now; start the work the next one waits for."""
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            row = await tx.get_batch(batch_id, tenant)
+            if row is None:
+                raise batch_not_found(batch_id)
+            plan = Plan.from_dict(row.plan)
+            progress = Progress.from_dict(row.progress)
+            changed = False
+            while (step := lifecycle.next_step(Status(row.status), progress, plan)) is not None:
+                if step.needs_validation:
+                    self._start(row, "validate")
+                    break
+                if step.output is not None and not lifecycle.output_ready(progress, step.output):
+                    if step.at <= now or self.clock.mode == "real":
+                        self._start(row, "output", step.output)  # start writing early on the real clock
+                    break
+                at = max(step.at, (progress.output or {}).get("ready_at") or 0.0) if step.output else step.at
+                if at > now:
+                    break
+                await self._apply(tx, row, progress, step, at)
+                changed = True
+            if changed:
+                row.progress = progress.to_dict()
+                await tx.update_batch(row)
+        return row
+
+    async def _apply(self, tx: Tx, row: BatchRow, progress: Progress, step: Step, at: float) -> None:
+        b = row.batch
+        row.status = b["status"] = step.to.value
+        b[STAMP[step.to]] = int(at)
+        validated = progress.validated or {}
+        if step.to == Status.IN_PROGRESS:
+            progress.in_progress = at
+            b["model"] = validated["model"]
+            b["request_counts"] = {"total": progress.total, "completed": 0, "failed": 0}
+        elif step.to == Status.FAILED:
+            b["errors"] = {"object": "list", "data": validated["errors"]}
+        elif step.to == Status.FINALIZING:
+            progress.finalizing = at
+        if step.output is not None:
+            await self._publish_output(tx, row, progress, at)
+        if step.to in TERMINAL:
+            if step.to == Status.CANCELLED and step.output is None:
+                b["request_counts"] = {"total": progress.total, "completed": 0, "failed": 0}
+            input_file = await tx.get_file(row.tenant, b["input_file_id"], include_deleted=True)
+            if input_file is not None and input_file.deleted and not await tx.file_in_use(input_file.id,
+                                                                                           TERMINAL_VALUES):
+                await tx.delete_file(input_file.id)
+
+    async def _publish_output(self, tx: Tx, row: BatchRow, progress: Progress, at: float) -> None:
+        """Turn the worker's blobs into the batch's output and error files."""
+        out = progress.output
+        assert out is not None
+        b = row.batch
+        ttl = progress.output_ttl or BATCH_FILE_TTL
+        hexid = b["id"].removeprefix("batch_")
+        for kind, field in (("output", "output_file_id"), ("error", "error_file_id")):
+            blob = out["files"][kind]
+            if blob["bytes"] == 0:
+                await tx.delete_blob(blob["blob"])
+                continue
+            seq = await tx.next_seq()
+            f = FileRow(ids.file_id(self.seed, seq), row.tenant, blob["blob"], blob["bytes"], int(at),
+                        int(at) + ttl, f"batch_{hexid}_{kind}.jsonl", "batch_output")
+            await tx.insert_file(seq, f)
+            b[field] = f.id
+        b["request_counts"] = out["counts"]
+        b["usage"] = out["usage"]
+        out["files"] = {}
+
+    def _start(self, row: BatchRow, kind: str, key: OutputKey | None = None) -> None:
+        job = (row.id, kind)
+        if job in self._jobs:
+            return
+        progress = Progress.from_dict(row.progress)
+        plan = Plan.from_dict(row.plan)
+        facts = jobs.BatchFacts(row.id, self.seed, row.batch["endpoint"], progress.input_blob or 0, plan.shuffle,
+                                progress.in_progress or 0.0, plan.per_request, row.batch["model"])
+        task = asyncio.create_task(self._run(kind, row.id, facts, key, progress.total))
+        self._jobs[job] = task
+        task.add_done_callback(lambda _: self._jobs.pop(job, None) if self._jobs.get(job) is task else None)
+
+    async def _run(self, kind: str, batch_id: str, facts: jobs.BatchFacts, key: OutputKey | None,
+                   total: int) -> None:
+        loop = asyncio.get_running_loop()
+        stop = self._stop
+        path = self.store.path
+        try:
+            if kind == "validate":
+                result = await loop.run_in_executor(self._pool, jobs.run_validation, path, facts, stop)
+            else:
+                assert key is not None
+                result = await loop.run_in_executor(self._pool, jobs.run_output, path, facts, key, total, stop)
+        except jobs.Stopped:
+            return
+        except Exception as exc:  # a bug: keep it visible to the in-process server and the log
+            log.exception("%s job for %s failed", kind, batch_id)
+            self.failures.append(exc)
+            return
+        ready_at = self.clock.now() if self.clock.mode == "real" else 0.0
+        async with self.store.transaction() as tx:
+            row = await tx.get_batch(batch_id)
+            progress = Progress.from_dict(row.progress) if row else None
+            step = lifecycle.next_step(Status(row.status), progress, Plan.from_dict(row.plan)) if row else None
+            if kind == "validate" and row and progress and step and step.needs_validation:
+                outcomes = result.pop("outcomes")
+                progress.validated = {**result, "ready_at": ready_at}
+                await tx.set_outcomes(batch_id, outcomes)
+            elif kind == "output" and row and progress and step and step.output == key:
+                progress.output = {**result, "ready_at": ready_at}
+            else:  # the batch moved on (or was wiped) meanwhile: this result is stale
+                for blob in (result.get("files") or {}).values():
+                    await tx.delete_blob(blob["blob"])
+                return
+            row.progress = progress.to_dict()
+            await tx.update_batch(row)
+        self._jobs.pop((batch_id, kind), None)
+        await self._settle(batch_id)
+
+    async def _view(self, row: BatchRow) -> dict[str, Any]:
+        """The wire object; request counts of a batch in flight follow the clock."""
+        b = dict(row.batch)
+        status = Status(row.status)
+        if status in (Status.IN_PROGRESS, Status.FINALIZING, Status.CANCELLING) and "total" in b["request_counts"]:
+            progress = Progress.from_dict(row.progress)
+            plan = Plan.from_dict(row.plan)
+            if progress.in_progress is not None:
+                t = self.clock.now()
+                if status == Status.CANCELLING:
+                    t = progress.cancelling if progress.cancelled_from == Status.IN_PROGRESS else math.inf
+                async with self.store.transaction() as tx:
+                    outcomes = await tx.get_outcomes(row.id)
+                b["request_counts"] = lifecycle.request_counts(progress, plan, outcomes, t)
+        return b
+
+
+def _last_stamp(progress: Progress) -> float:
+    return max(t for t in (progress.created, progress.in_progress, progress.finalizing) if t is not None)
+
+
+def _file_ttl(expires_after: dict[str, Any] | None) -> int | None:
+    if not expires_after:
+        return None
+    if expires_after.get("anchor") != "created_at":
+        from mockbatch.errors import invalid_value
+
+        raise invalid_value(expires_after.get("anchor"), ["created_at"], "expires_after.anchor")
+    try:
+        seconds = int(expires_after.get("seconds"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidRequest("Invalid 'expires_after.seconds': expected an integer.",
+                             param="expires_after.seconds", code="invalid_type") from None
+    if not 3600 <= seconds <= 2_592_000:
+        raise InvalidRequest(
+            f"Invalid 'expires_after.seconds': expected a value between 3600 and 2592000, but got {seconds} instead.",
+            param="expires_after.seconds", code="invalid_value")
+    return seconds
+
+
+def _file_object(row: FileRow) -> dict[str, Any]:
+    return FileObject(row.id, row.bytes, row.created_at, row.filename, row.purpose, row.expires_at).to_dict()

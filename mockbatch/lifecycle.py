@@ -1,0 +1,169 @@
+"""The batch state machine, pure: no I/O, no clock reads.
+
+A batch's future is fixed by its plan (phase durations frozen at creation) and what has happened to it
+(`Progress`). `next_step` names the next transition, when it is due, and the work it waits for
+(validation of the input, or writing the output and error files). The engine applies steps; the
+timestamps come from the schedule, so a manual clock gives the same bytes run after run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    VALIDATING = "validating"
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+    FINALIZING = "finalizing"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.VALIDATING: frozenset({Status.IN_PROGRESS, Status.FAILED, Status.CANCELLING}),
+    Status.IN_PROGRESS: frozenset({Status.FINALIZING, Status.EXPIRED, Status.CANCELLING}),
+    Status.FINALIZING: frozenset({Status.COMPLETED, Status.CANCELLING}),
+    Status.CANCELLING: frozenset({Status.CANCELLED}),
+    Status.FAILED: frozenset(),
+    Status.COMPLETED: frozenset(),
+    Status.EXPIRED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+CANCELLABLE = frozenset(s for s, nxt in TRANSITIONS.items() if Status.CANCELLING in nxt)
+
+# The timestamp field each status sets on entry.
+STAMP = {
+    Status.IN_PROGRESS: "in_progress_at",
+    Status.FINALIZING: "finalizing_at",
+    Status.COMPLETED: "completed_at",
+    Status.FAILED: "failed_at",
+    Status.EXPIRED: "expired_at",
+    Status.CANCELLING: "cancelling_at",
+    Status.CANCELLED: "cancelled_at",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a batch moves, frozen onto it at creation."""
+
+    validating: float = 1.0
+    per_request: float = 0.5
+    finalizing: float = 1.0
+    cancelling: float = 1.0
+    window: float = 86400.0
+    shuffle: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class OutputKey:
+    """Which output a terminal state needs: the first `ran` lines ran; the rest never did, for `reason`."""
+
+    ran: int
+    reason: str  # "completed", "expired" or "cancelled"
+
+
+@dataclass
+class Progress:
+    """What has happened to a batch, in virtual seconds (floats; the wire shows whole seconds)."""
+
+    created: float
+    in_progress: float | None = None
+    finalizing: float | None = None
+    cancelling: float | None = None
+    cancelled_from: str | None = None
+    input_blob: int | None = None  # where the input file's bytes are (kept even if the file is deleted)
+    output_ttl: int | None = None  # `output_expires_after.seconds`, for the output and error files
+    validated: dict[str, Any] | None = None  # {"total", "model", "errors", "ready_at"}
+    output: dict[str, Any] | None = None  # {"key": [ran, reason], files, counts, usage, "ready_at"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Progress:
+        return cls(**data)
+
+    @property
+    def total(self) -> int:
+        return int(self.validated["total"]) if self.validated and not self.validated["errors"] else 0
+
+
+@dataclass(frozen=True)
+class Step:
+    to: Status
+    at: float
+    needs_validation: bool = False
+    output: OutputKey | None = field(default=None)
+
+
+def lines_done(progress: Progress, plan: Plan, t: float) -> int:
+    """How many lines (in processing order) have finished by virtual time t."""
+    total = progress.total
+    if progress.in_progress is None or t < progress.in_progress:
+        return 0
+    if plan.per_request <= 0:
+        return total
+    return min(total, math.floor((t - progress.in_progress) / plan.per_request + 1e-9))
+
+
+def ran_at_cancel(status_before: str, progress: Progress, plan: Plan) -> int:
+    if status_before == Status.VALIDATING:
+        return 0
+    if status_before == Status.FINALIZING:
+        return progress.total
+    assert progress.cancelling is not None
+    return lines_done(progress, plan, progress.cancelling)
+
+
+def next_step(status: Status, progress: Progress, plan: Plan) -> Step | None:
+    """The next transition for a batch in `status`, whenever it falls due; None once terminal."""
+    if status == Status.VALIDATING:
+        at = progress.created + plan.validating
+        if progress.validated is None:
+            return Step(Status.IN_PROGRESS, at, needs_validation=True)
+        at = max(at, progress.validated.get("ready_at") or 0.0)
+        return Step(Status.FAILED if progress.validated["errors"] else Status.IN_PROGRESS, at)
+    if status == Status.IN_PROGRESS:
+        assert progress.in_progress is not None
+        done_at = progress.in_progress + progress.total * max(plan.per_request, 0.0)
+        expire_at = progress.created + plan.window
+        if done_at <= expire_at:
+            return Step(Status.FINALIZING, done_at)
+        return Step(Status.EXPIRED, expire_at, output=OutputKey(lines_done(progress, plan, expire_at), "expired"))
+    if status == Status.FINALIZING:
+        assert progress.finalizing is not None
+        return Step(Status.COMPLETED, progress.finalizing + plan.finalizing,
+                    output=OutputKey(progress.total, "completed"))
+    if status == Status.CANCELLING:
+        assert progress.cancelling is not None and progress.cancelled_from is not None
+        at = progress.cancelling + plan.cancelling
+        if progress.cancelled_from == Status.VALIDATING:
+            return Step(Status.CANCELLED, at)
+        return Step(Status.CANCELLED, at,
+                    output=OutputKey(ran_at_cancel(progress.cancelled_from, progress, plan), "cancelled"))
+    return None
+
+
+def output_ready(progress: Progress, key: OutputKey) -> bool:
+    out = progress.output
+    return out is not None and tuple(out["key"]) == (key.ran, key.reason)
+
+
+def request_counts(progress: Progress, plan: Plan, outcomes: bytes, now: float) -> dict[str, int]:
+    """Counts a poller sees while lines are being processed; `outcomes[i]` is 1 when line i (in
+    processing order) fails."""
+    done = lines_done(progress, plan, now)
+    failed = outcomes[:done].count(1)
+    return {"total": progress.total, "completed": done - failed, "failed": failed}

@@ -1,0 +1,69 @@
+"""Server settings: one frozen dataclass shared by the CLI, the in-process server and the app."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+class SettingsError(ValueError):
+    """A setting has an unusable value; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db: str | None = None  # None: a fresh temporary database, removed when the server stops
+    clock: str = "real"  # "real" or "manual"
+    time_scale: float = 1.0
+    seed: int = 0
+    start_time: float | None = None  # virtual unix time at first start; None: the wall clock
+    api_keys: tuple[str, ...] = ()  # empty: any bearer token is accepted (and is its own tenant)
+    validating_seconds: float = 1.0
+    request_seconds: float = 0.5
+    finalizing_seconds: float = 1.0
+    cancelling_seconds: float = 1.0
+    output_order: str = "shuffled"  # "shuffled" (seeded, like the real API) or "input"
+    tick_seconds: float = field(default=0.2, repr=False)  # how often the real clock's batches are moved on
+
+    def __post_init__(self) -> None:
+        if self.clock not in ("real", "manual"):
+            raise SettingsError(f"clock: expected 'real' or 'manual', got {self.clock!r}")
+        if not self.time_scale > 0:
+            raise SettingsError(f"time-scale: must be a positive number, got {self.time_scale!r}")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"port: must be between 0 and 65535, got {self.port!r}")
+        if self.output_order not in ("shuffled", "input"):
+            raise SettingsError(f"output-order: expected 'shuffled' or 'input', got {self.output_order!r}")
+        for name in ("validating_seconds", "request_seconds", "finalizing_seconds", "cancelling_seconds"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise SettingsError(f"{name.replace('_', '-')}: must be zero or more, got {value!r}")
+        if isinstance(self.api_keys, list):
+            object.__setattr__(self, "api_keys", tuple(self.api_keys))
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def parse_start_time(value: str | float | int | None) -> float | None:
+    """Accept unix seconds or an ISO 8601 timestamp (UTC when no offset is given)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(
+            f"start-time: expected unix seconds or an ISO 8601 time such as 2025-01-01T00:00:00Z, got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()

@@ -1,0 +1,355 @@
+"""All state, in SQLite. The only module that speaks SQL.
+
+`Store` is the server's async side: one aiosqlite connection guarded by one asyncio.Lock, every unit
+of work an explicit `BEGIN IMMEDIATE` transaction. `BlobIO` is the worker threads' side: its own
+sqlite3 connection, used to stream big file contents in and out without touching the event loop.
+
+File contents live in `chunks` of at most CHUNK bytes under a `blobs` row; a file row points at a
+blob, so output written by a worker becomes a file by one small update, and blobs nobody points at
+(left by a crash mid-write) are swept at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+CHUNK = 1 << 20
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY AUTOINCREMENT, size INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS chunks (
+    blob_id INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (blob_id, n));
+CREATE TABLE IF NOT EXISTS files (
+    seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, tenant TEXT NOT NULL, blob_id INTEGER NOT NULL,
+    bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, filename TEXT NOT NULL,
+    purpose TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS files_by_tenant ON files (tenant, deleted, seq);
+CREATE TABLE IF NOT EXISTS batches (
+    seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, tenant TEXT NOT NULL, status TEXT NOT NULL,
+    batch TEXT NOT NULL, progress TEXT NOT NULL, plan TEXT NOT NULL, outcomes BLOB);
+CREATE INDEX IF NOT EXISTS batches_by_tenant ON batches (tenant, seq);
+CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);
+"""
+# Append-only: migration N brings a database from user_version N-1 to N.
+MIGRATIONS: tuple[str, ...] = (SCHEMA,)
+
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000")
+
+
+@dataclass
+class FileRow:
+    id: str
+    tenant: str
+    blob_id: int
+    bytes: int
+    created_at: int
+    expires_at: int | None
+    filename: str
+    purpose: str
+    deleted: bool = False
+
+
+@dataclass
+class BatchRow:
+    id: str
+    tenant: str
+    status: str
+    batch: dict[str, Any]
+    progress: dict[str, Any]
+    plan: dict[str, Any]
+
+
+_FILE_COLS = "id, tenant, blob_id, bytes, created_at, expires_at, filename, purpose, deleted"
+_BATCH_COLS = "id, tenant, status, batch, progress, plan"
+
+
+def _file(row: Any) -> FileRow:
+    return FileRow(*row[:8], deleted=bool(row[8]))
+
+
+def _batch(row: Any) -> BatchRow:
+    return BatchRow(row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]), json.loads(row[5]))
+
+
+class Tx:
+    """The statements of one transaction; only valid inside `Store.transaction()`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        async with self.db.execute(sql, args) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        async with self.db.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    # -- meta ---------------------------------------------------------------------------------
+    async def get_meta(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else row[0]
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
+                              (key, value, value))
+
+    async def next_seq(self) -> int:
+        seq = int(await self.get_meta("seq") or 0) + 1
+        await self.set_meta("seq", str(seq))
+        return seq
+
+    # -- files --------------------------------------------------------------------------------
+    async def insert_file(self, seq: int, f: FileRow) -> None:
+        await self.db.execute(
+            f"INSERT INTO files (seq, {_FILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, f.id, f.tenant, f.blob_id, f.bytes, f.created_at, f.expires_at, f.filename, f.purpose, 0))
+
+    async def get_file(self, tenant: str, file_id: str, *, include_deleted: bool = False) -> FileRow | None:
+        row = await self._one(f"SELECT {_FILE_COLS} FROM files WHERE id = ? AND tenant = ?", (file_id, tenant))
+        if row is None or (row[8] and not include_deleted):
+            return None
+        return _file(row)
+
+    async def list_files(self, tenant: str, purpose: str | None, after: str | None, limit: int,
+                         ascending: bool) -> list[FileRow]:
+        sql = f"SELECT {_FILE_COLS} FROM files WHERE tenant = ? AND deleted = 0"
+        args: list[Any] = [tenant]
+        if purpose is not None:
+            sql += " AND purpose = ?"
+            args.append(purpose)
+        if after is not None:
+            cmp = ">" if ascending else "<"
+            sql += f" AND seq {cmp} (SELECT seq FROM files WHERE id = ? AND tenant = ?)"
+            args += [after, tenant]
+        sql += f" ORDER BY seq {'ASC' if ascending else 'DESC'} LIMIT ?"
+        args.append(limit)
+        return [_file(r) for r in await self._all(sql, tuple(args))]
+
+    async def mark_file_deleted(self, file_id: str) -> None:
+        await self.db.execute("UPDATE files SET deleted = 1 WHERE id = ?", (file_id,))
+
+    async def delete_file(self, file_id: str) -> None:
+        row = await self._one("SELECT blob_id FROM files WHERE id = ?", (file_id,))
+        if row is None:
+            return
+        await self.db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        await self.delete_blob(row[0])
+
+    async def file_in_use(self, file_id: str, terminal: tuple[str, ...]) -> bool:
+        marks = ",".join("?" * len(terminal))
+        row = await self._one(
+            f"SELECT 1 FROM batches WHERE status NOT IN ({marks}) AND json_extract(batch, '$.input_file_id') = ?",
+            (*terminal, file_id))
+        return row is not None
+
+    # -- blobs --------------------------------------------------------------------------------
+    async def new_blob(self) -> int:
+        cur = await self.db.execute("INSERT INTO blobs (size) VALUES (0)")
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    async def append_chunk(self, blob_id: int, n: int, data: bytes) -> None:
+        await self.db.execute("INSERT INTO chunks (blob_id, n, data) VALUES (?, ?, ?)", (blob_id, n, data))
+        await self.db.execute("UPDATE blobs SET size = size + ? WHERE id = ?", (len(data), blob_id))
+
+    async def read_chunk(self, blob_id: int, n: int) -> bytes | None:
+        row = await self._one("SELECT data FROM chunks WHERE blob_id = ? AND n = ?", (blob_id, n))
+        return None if row is None else bytes(row[0])
+
+    async def delete_blob(self, blob_id: int) -> None:
+        await self.db.execute("DELETE FROM chunks WHERE blob_id = ?", (blob_id,))
+        await self.db.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+
+    async def sweep_blobs(self, keep: set[int]) -> int:
+        """Delete blobs that no file points at and that are not in `keep` (pending batch output)."""
+        rows = await self._all("SELECT id FROM blobs WHERE id NOT IN (SELECT blob_id FROM files)")
+        orphans = [r[0] for r in rows if r[0] not in keep]
+        for blob_id in orphans:
+            await self.delete_blob(blob_id)
+        return len(orphans)
+
+    # -- batches ------------------------------------------------------------------------------
+    async def insert_batch(self, seq: int, b: BatchRow) -> None:
+        await self.db.execute(
+            f"INSERT INTO batches (seq, {_BATCH_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, b.id, b.tenant, b.status, json.dumps(b.batch), json.dumps(b.progress), json.dumps(b.plan)))
+
+    async def update_batch(self, b: BatchRow) -> None:
+        await self.db.execute("UPDATE batches SET status = ?, batch = ?, progress = ? WHERE id = ?",
+                              (b.status, json.dumps(b.batch), json.dumps(b.progress), b.id))
+
+    async def set_outcomes(self, batch_id: str, outcomes: bytes) -> None:
+        await self.db.execute("UPDATE batches SET outcomes = ? WHERE id = ?", (outcomes, batch_id))
+
+    async def get_outcomes(self, batch_id: str) -> bytes:
+        row = await self._one("SELECT outcomes FROM batches WHERE id = ?", (batch_id,))
+        return bytes(row[0]) if row and row[0] is not None else b""
+
+    async def get_batch(self, batch_id: str, tenant: str | None = None) -> BatchRow | None:
+        if tenant is None:
+            row = await self._one(f"SELECT {_BATCH_COLS} FROM batches WHERE id = ?", (batch_id,))
+        else:
+            row = await self._one(f"SELECT {_BATCH_COLS} FROM batches WHERE id = ? AND tenant = ?",
+                                  (batch_id, tenant))
+        return None if row is None else _batch(row)
+
+    async def list_batches(self, tenant: str, after: str | None, limit: int) -> list[BatchRow]:
+        sql = f"SELECT {_BATCH_COLS} FROM batches WHERE tenant = ?"
+        args: list[Any] = [tenant]
+        if after is not None:
+            sql += " AND seq < (SELECT seq FROM batches WHERE id = ? AND tenant = ?)"
+            args += [after, tenant]
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        return [_batch(r) for r in await self._all(sql, tuple(args))]
+
+    async def batch_ids_in(self, statuses: tuple[str, ...]) -> list[str]:
+        marks = ",".join("?" * len(statuses))
+        return [r[0] for r in await self._all(f"SELECT id FROM batches WHERE status IN ({marks}) ORDER BY seq",
+                                              statuses)]
+
+    async def pending_blobs(self) -> set[int]:
+        rows = await self._all("SELECT progress FROM batches WHERE json_extract(progress, '$.output') IS NOT NULL")
+        keep: set[int] = set()
+        for (progress,) in rows:
+            for f in (json.loads(progress)["output"].get("files") or {}).values():
+                if f and f.get("blob") is not None:
+                    keep.add(int(f["blob"]))
+        return keep
+
+    async def wipe(self) -> None:
+        for table in ("chunks", "blobs", "files", "batches", "meta"):
+            await self.db.execute(f"DELETE FROM {table}")
+
+
+class Store:
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self.db = db
+        self.path = path
+        self._lock: Any = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: str) -> AsyncIterator[Store]:
+        import asyncio
+
+        async with aiosqlite.connect(path, isolation_level=None) as db:
+            for pragma in PRAGMAS:
+                await db.execute(pragma)
+            store = cls(db, path)
+            store._lock = asyncio.Lock()
+            await store._migrate()
+            yield store
+
+    async def _migrate(self) -> None:
+        async with self.db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = row[0] if row else 0
+        for n, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self.db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {n};\nCOMMIT;")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self.db)
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            else:
+                await self.db.execute("COMMIT")
+
+    async def read_blob(self, blob_id: int, start_chunk: int = 0) -> AsyncIterator[bytes]:
+        """Stream a blob chunk by chunk, each read its own short transaction so writers interleave."""
+        n = start_chunk
+        while True:
+            async with self.transaction() as tx:
+                data = await tx.read_chunk(blob_id, n)
+            if data is None:
+                return
+            yield data
+            n += 1
+
+
+class BlobIO:
+    """Synchronous access to blobs for worker threads (own connection; WAL lets it read beside the server)."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in PRAGMAS:
+            self.conn.execute(pragma)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def chunks(self, blob_id: int) -> Iterator[bytes]:
+        n = 0
+        while True:
+            row = self.conn.execute("SELECT data FROM chunks WHERE blob_id = ? AND n = ?", (blob_id, n)).fetchone()
+            if row is None:
+                return
+            yield bytes(row[0])
+            n += 1
+
+    def lines(self, blob_id: int) -> Iterator[bytes]:
+        """The blob split into lines (without their newline); a last line without one is kept."""
+        rest = b""
+        for data in self.chunks(blob_id):
+            data = rest + data
+            parts = data.split(b"\n")
+            rest = parts.pop()
+            yield from parts
+        if rest:
+            yield rest
+
+    def writer(self) -> BlobWriter:
+        return BlobWriter(self.conn)
+
+
+class BlobWriter:
+    """Buffers writes into CHUNK-sized rows; a few chunks per commit keeps the server's waits short."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.blob_id = conn.execute("INSERT INTO blobs (size) VALUES (0)").lastrowid
+        self.size = 0
+        self._n = 0
+        self._buf: list[bytes] = []
+        self._buffered = 0
+
+    def write(self, data: bytes) -> None:
+        self._buf.append(data)
+        self._buffered += len(data)
+        if self._buffered >= CHUNK:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        data = b"".join(self._buf)
+        rows = []
+        while len(data) >= CHUNK or (final and data):
+            rows.append((self.blob_id, self._n, data[:CHUNK]))
+            data = data[CHUNK:]
+            self._n += 1
+        self._buf = [data] if data else []
+        self._buffered = len(data)
+        if rows:
+            written = sum(len(r[2]) for r in rows)
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany("INSERT INTO chunks (blob_id, n, data) VALUES (?, ?, ?)", rows)
+            self.conn.execute("UPDATE blobs SET size = size + ? WHERE id = ?", (written, self.blob_id))
+            self.conn.execute("COMMIT")
+            self.size += written
+
+    def close(self) -> int:
+        self._flush(final=True)
+        return self.size
