@@ -1,0 +1,48 @@
+"""Building input files and reading output files in tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+from openai.types import Batch, FileObject
+
+CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+
+
+def chat_line(i: int, model: str = "gpt-4o-mini", **body: Any) -> dict[str, Any]:
+    return {"custom_id": f"request-{i}", "method": "POST", "url": CHAT,
+            "body": {"model": model, "messages": [{"role": "user", "content": f"Say hello #{i}"}], **body}}
+
+
+def embedding_line(i: int, model: str = "text-embedding-3-small", **body: Any) -> dict[str, Any]:
+    return {"custom_id": f"embed-{i}", "method": "POST", "url": EMBEDDINGS,
+            "body": {"model": model, "input": f"text number {i}", **body}}
+
+
+def jsonl(lines: list[Any]) -> bytes:
+    return "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines).encode()
+
+
+def upload(client: openai.OpenAI, lines: list[Any], name: str = "input.jsonl") -> FileObject:
+    return client.files.create(file=(name, jsonl(lines)), purpose="batch")
+
+
+def start_batch(client: openai.OpenAI, lines: list[Any], endpoint: str = CHAT, **kw: Any) -> Batch:
+    f = upload(client, lines)
+    return client.batches.create(input_file_id=f.id, endpoint=endpoint, completion_window="24h", **kw)  # type: ignore[arg-type]
+
+
+def read_jsonl(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    if file_id is None:
+        return []
+    return [json.loads(line) for line in client.files.content(file_id).text.splitlines()]
+
+
+def assert_every_field(obj: Any, model: type) -> None:
+    """Every field the SDK type declares is present on the wire (nulls included)."""
+    raw = obj.model_dump(exclude_unset=False) if hasattr(obj, "model_dump") else obj
+    missing = set(model.model_fields) - set(obj.model_fields_set if hasattr(obj, "model_fields_set") else raw)
+    assert not missing, f"{model.__name__} is missing {sorted(missing)}"
