@@ -283,7 +283,7 @@ class Engine:
             await self._publish_output(tx, row, progress, at)
         if step.to in TERMINAL:
             if step.to == Status.CANCELLED and step.output is None:
-                b["request_counts"] = {"total": progress.total, "completed": 0, "failed": 0}
+                b["request_counts"] = {"total": 0, "completed": 0, "failed": 0}  # it never reached in_progress
             input_file = await tx.get_file(row.tenant, b["input_file_id"], include_deleted=True)
             if input_file is not None and input_file.deleted and not await tx.file_in_use(input_file.id,
                                                                                            TERMINAL_VALUES):
