@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from mockbatch.api import routes
+from mockbatch.api.faults import Faults
 from mockbatch.api.render import EXCEPTION_HANDLERS, CommonHeaders
 from mockbatch.clock import Clock
 from mockbatch.engine import Engine
@@ -53,6 +54,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[Middleware(CommonHeaders, seed=settings.seed)],
+        middleware=[Middleware(CommonHeaders, seed=settings.seed), Middleware(Faults)],
         lifespan=lifespan,
     )

@@ -53,14 +53,82 @@ def main() -> None:
               envvar=_env("OUTPUT_ORDER"),
               help="shuffled: output lines in a seeded order that differs from the input, as the real API may. "
                    "input: keep input order.")
+@click.option("--enqueued-token-limit", default=None, type=click.IntRange(min=1), envvar=_env("ENQUEUED_TOKEN_LIMIT"),
+              help="Enqueued-token limit per model and tenant: a batch whose estimated tokens, with those of the "
+                   "tenant's validating/in_progress/finalizing batches for the model, exceed it fails with "
+                   "token_limit_exceeded. Default: each model's own limit (2,000,000 for gpt-4o-mini).")
+@click.option("--scenario", default=None, envvar=_env("SCENARIO"),
+              help="The active scenario: a bundled or --scenarios-dir name, or a path to a TOML file. "
+                   "Default: the server's own timings, no faults.")
+@click.option("--scenarios-dir", default=None, envvar=_env("SCENARIOS_DIR"),
+              help="A directory of your own scenario files, added beside the bundled ones.")
 def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) -> None:
     """Run the server."""
+    from mockbatch.scenarios import ScenarioBook, ScenarioError
     from mockbatch.server import serve as run
 
     keys = tuple(k.strip() for key in api_keys for k in key.split(",") if k.strip())
     try:
         settings = Settings(api_keys=keys, start_time=parse_start_time(start_time), **options)  # type: ignore[arg-type]
-    except SettingsError as exc:
-        click.echo(f"mockbatch: error: {exc}", err=True)
-        sys.exit(STARTUP_FAILURE)
+        book = ScenarioBook(settings.scenarios_dir)
+        if settings.scenario:
+            book.get(settings.scenario)
+    except (SettingsError, ScenarioError) as exc:
+        fail(str(exc))
+    except KeyError:
+        fail(f"scenario: unknown scenario '{settings.scenario}'; known: {', '.join(book.names())}")
     run(settings)
+
+
+@main.command()
+@click.option("--dir", "folder", default=None, envvar=_env("SCENARIOS_DIR"),
+              help="A directory of your own scenario files, listed beside the bundled ones.")
+def scenarios(folder: str | None) -> None:
+    """List and validate the scenario files."""
+    from mockbatch.scenarios import ScenarioBook, ScenarioError
+
+    try:
+        book = ScenarioBook(folder)
+    except ScenarioError as exc:
+        fail(str(exc), code=1)
+    width = max(len(name) for name in book.names())
+    for scenario in book.scenarios.values():
+        click.echo(f"{scenario.name:<{width}}  {scenario.description}  [{scenario.source}]")
+
+
+def fail(message: str, code: int = STARTUP_FAILURE) -> None:
+    click.echo(f"mockbatch: error: {message}", err=True)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--endpoint", required=True, metavar="ENDPOINT",
+              type=click.Choice(["/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions",
+                                 "/v1/moderations", "/v1/images/generations", "/v1/images/edits", "/v1/videos"]),
+              help="The batch endpoint the file is meant for, e.g. /v1/chat/completions.")
+@click.option("--enqueued-token-limit", default=None, type=click.IntRange(min=1),
+              help="Check the file's estimated tokens against this limit instead of the model's default.")
+def validate(file: str, endpoint: str, enqueued_token_limit: int | None) -> None:
+    """Check a batch input file offline, with the server's own validator.
+
+    Prints each error as a failed batch would report it, one a line, and exits 1; or prints a one-line
+    summary (requests, model, estimated tokens) and exits 0.
+    """
+    from pathlib import Path
+
+    from mockbatch import validation
+
+    path = Path(file)
+    errors = validation.check_file(path.name, path.stat().st_size)
+    with path.open("rb") as lines:
+        report = validation.validate(lines, endpoint, keep_bodies=False)
+    errors += report.errors
+    if not errors and report.model is not None:
+        limit_error = validation.token_limit_error(report.model, report.tokens, 0, enqueued_token_limit)
+        errors += [limit_error] if limit_error else []
+    for err in errors:
+        click.echo(validation.describe(err))
+    if errors:
+        sys.exit(1)
+    click.echo(validation.summary(report))

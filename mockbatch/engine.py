@@ -21,9 +21,11 @@ from typing import Any
 from mockbatch import ids, jobs, lifecycle
 from mockbatch.clock import Anchor, Clock
 from mockbatch.errors import Conflict, InvalidRequest, PayloadTooLarge, batch_not_found, file_not_found
-from mockbatch.lifecycle import STAMP, TERMINAL, OutputKey, Plan, Progress, Status, Step
+from mockbatch.lifecycle import STAMP, TERMINAL, OutputKey, Phase, Plan, Progress, Status, Step
+from mockbatch.scenarios import Scenario, ScenarioBook
 from mockbatch.objects import BATCH_FILE_TTL, Batch, FileObject, page
 from mockbatch.settings import Settings
+from mockbatch.traffic import Traffic
 from mockbatch.store import CHUNK, BatchRow, FileRow, Store, Tx
 from mockbatch.validation import check_create, check_purpose
 
@@ -44,6 +46,11 @@ class Engine:
         self._jobs: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._stop = threading.Event()
         self._ticker: asyncio.Task[None] | None = None
+        self.traffic = Traffic(settings.seed)
+        self.scenarios = ScenarioBook(settings.scenarios_dir)
+        self.scenario = self.scenarios.get(settings.scenario) if settings.scenario else self.scenarios.get("default")
+        self._hidden: dict[tuple[str, str], float] = {}  # (tenant, file id) -> virtual time it becomes visible
+        self._history: dict[str, list[tuple[float, dict[str, Any]]]] = {}  # batch id -> views, for stale lists
         self.failures: list[BaseException] = []  # unexpected exceptions, surfaced by MockBatchServer
 
     # -- lifetime -----------------------------------------------------------------------------
@@ -85,6 +92,10 @@ class Engine:
         self._jobs.clear()
         self._stop = threading.Event()
         self.clock.restart(self.settings.start_time)
+        self.scenario = self.scenarios.get(self.settings.scenario or "default")
+        self._hidden.clear()
+        self._history.clear()
+        self.traffic.reset()
         async with self.store.transaction() as tx:
             await tx.wipe()
             await self._save_clock(tx)
@@ -96,6 +107,36 @@ class Engine:
             await self._save_clock(tx)
         await self.settle_all(wait=True)
         return now
+
+    # -- scenarios ----------------------------------------------------------------------------
+    def base_plan(self) -> Plan:
+        """The server's own timings, which a scenario's phases override."""
+        s = self.settings
+        return Plan(Phase(s.validating_seconds), s.request_seconds, Phase(), Phase(s.finalizing_seconds),
+                    Phase(s.cancelling_seconds), shuffle=s.output_order == "shuffled")
+
+    def find_scenario(self, name: str, param: str | None = None) -> Scenario:
+        try:
+            return self.scenarios.get(name)
+        except KeyError:
+            raise InvalidRequest(f"Unknown scenario '{name}'. Known scenarios: {', '.join(self.scenarios.names())}.",
+                                 param=param, code="scenario_not_found") from None
+
+    def pick_scenario(self, *names: str | None) -> Scenario:
+        """The most specific scenario named (batch metadata, then request header), else the active one."""
+        for name, param in zip(names, ("metadata.mockbatch_scenario", None), strict=False):
+            if name:
+                return self.find_scenario(name, param)
+        return self.scenario
+
+    def use_scenario(self, name: str) -> Scenario:
+        self.scenario = self.find_scenario(name, "name")
+        self.traffic.restart_faults()
+        return self.scenario
+
+    def hide_file(self, tenant: str, file_id: str, seconds: float) -> None:
+        """Keep a just-uploaded file invisible to batches.create for a while, as the real API sometimes does."""
+        self._hidden[(tenant, file_id)] = self.clock.now() + seconds
 
     # -- files --------------------------------------------------------------------------------
     async def create_file(self, tenant: str, filename: str, purpose: Any, content: AsyncIterator[bytes],
@@ -167,13 +208,15 @@ class Engine:
         return _file_object(row), self.store.read_blob(row.blob_id)
 
     # -- batches ------------------------------------------------------------------------------
-    async def create_batch(self, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def create_batch(self, tenant: str, params: dict[str, Any], scenario: str | None = None) -> dict[str, Any]:
         check_create(params)
-        s = self.settings
-        plan = Plan(s.validating_seconds, s.request_seconds, s.finalizing_seconds, s.cancelling_seconds,
-                    shuffle=s.output_order == "shuffled")
+        plan = self.pick_scenario((params.get("metadata") or {}).get("mockbatch_scenario"), scenario).plan(
+            self.base_plan())
         async with self.store.transaction() as tx:
             source = await tx.get_file(tenant, params["input_file_id"])
+            if source is not None and self._hidden.get((tenant, source.id), -math.inf) > self.clock.now():
+                raise InvalidRequest(f"Cannot find file {source.id}, or project proj_mockbatch does not have "
+                                     "access to it.", param="file_id")
             if source is not None and source.purpose != "batch":
                 raise InvalidRequest(
                     f"Invalid file purpose '{source.purpose}' for input_file_id '{source.id}': expected 'batch'.",
@@ -189,23 +232,61 @@ class Engine:
                     "code": "invalid_request", "param": "file_id", "line": None,
                     "message": f"Cannot find file {params['input_file_id']}, or organization org-mockbatch "
                                "does not have access to it."}]}
-            row = BatchRow(batch.id, tenant, batch.status, batch.to_dict(), progress.to_dict(), asdict(plan))
+            elif plan.fail_errors is not None:  # the scenario fails validation with its own errors
+                progress.validated = {"total": 0, "model": None, "ready_at": 0.0, "errors": list(plan.fail_errors)}
+            row = BatchRow(batch.id, tenant, batch.status, batch.to_dict(), progress.to_dict(), plan.to_dict())
             await tx.insert_batch(seq, row)
         row = await self._settle(batch.id)
         return await self._view(row)
 
     async def get_batch(self, tenant: str, batch_id: str) -> dict[str, Any]:
+        async with self.store.transaction() as tx:  # a retrieve is a poll: phases may end after N of them
+            row = await tx.get_batch(batch_id, tenant)
+            if row is None:
+                raise batch_not_found(batch_id)
+            if row.status not in TERMINAL_VALUES:
+                row.progress["polls"] = row.progress.get("polls", 0) + 1
+                await tx.update_batch(row)
         row = await self._settle(batch_id, tenant)
         return await self._view(row)
 
-    async def list_batches(self, tenant: str, after: str | None, limit: int) -> dict[str, Any]:
+    async def transition(self, batch_id: str, to: str) -> dict[str, Any]:
+        """Move a batch to `to` now, as the control plane asks (for phases that wait for a manual move)."""
+        try:
+            target = Status(to)
+        except ValueError:
+            raise InvalidRequest(f"Unknown status '{to}'; expected one of: {', '.join(Status)}.", param="to") from None
+        row = await self._settle(batch_id)
+        if target == Status.CANCELLING:
+            return await self.cancel_batch(row.tenant, batch_id)
+        if target not in lifecycle.TRANSITIONS[Status(row.status)]:
+            raise Conflict(f"Cannot move a batch from '{row.status}' to '{target}'.", param="to")
+        validated = row.progress.get("validated")
+        if target == Status.IN_PROGRESS and validated and validated["errors"]:
+            raise Conflict("Cannot move this batch to 'in_progress': its input file failed validation.", param="to")
+        async with self.store.transaction() as tx:
+            fresh = await tx.get_batch(batch_id)
+            assert fresh is not None
+            fresh.progress["forced"] = target.value
+            await tx.update_batch(fresh)
+        if validated is None and row.status == Status.VALIDATING:
+            await self.settle_all(wait=True)  # the forced move waits for validation to finish
+        row = await self._settle(batch_id)
+        return await self._view(row)
+
+    async def list_batches(self, tenant: str, after: str | None, limit: int, stale: float = 0.0) -> dict[str, Any]:
+        """Newest first; with `stale`, each batch as it looked `stale` virtual seconds ago."""
         async with self.store.transaction() as tx:
             rows = await tx.list_batches(tenant, after, limit + 1)
         views = []
         for row in rows[:limit]:
             if row.status not in TERMINAL_VALUES:
                 row = await self._settle(row.id, tenant)
-            views.append(await self._view(row))
+            view = await self._view(row)
+            if stale > 0:
+                then = self.clock.now() - stale
+                view = next((v for t, v in reversed(self._history.get(row.id, [])) if t <= then), view)
+            views.append(view)
         return page(views, has_more=len(rows) > limit)
 
     async def cancel_batch(self, tenant: str, batch_id: str) -> dict[str, Any]:
@@ -218,6 +299,9 @@ class Engine:
                 progress = Progress.from_dict(row.progress)
                 now = max(self.clock.now(), _last_stamp(progress))
                 progress.cancelling, progress.cancelled_from = now, status.value
+                progress.cancel_ran = {Status.VALIDATING: 0, Status.FINALIZING: progress.total}.get(
+                    status, lifecycle.lines_done(progress, Plan.from_dict(row.plan), now))
+                progress.polls, progress.forced = 0, None
                 row.batch["cancelling_at"] = int(now)
                 row.status = row.batch["status"] = Status.CANCELLING.value
                 row.progress = progress.to_dict()
@@ -248,12 +332,12 @@ class Engine:
             plan = Plan.from_dict(row.plan)
             progress = Progress.from_dict(row.progress)
             changed = False
-            while (step := lifecycle.next_step(Status(row.status), progress, plan)) is not None:
+            while (step := lifecycle.next_step(Status(row.status), progress, plan, now)) is not None:
                 if step.needs_validation:
                     self._start(row, "validate")
                     break
                 if step.output is not None and not lifecycle.output_ready(progress, step.output):
-                    if step.at <= now or self.clock.mode == "real":
+                    if step.at <= now or (self.clock.mode == "real" and step.at < math.inf):
                         self._start(row, "output", step.output)  # start writing early on the real clock
                     break
                 at = max(step.at, (progress.output or {}).get("ready_at") or 0.0) if step.output else step.at
@@ -270,13 +354,16 @@ class Engine:
         b = row.batch
         row.status = b["status"] = step.to.value
         b[STAMP[step.to]] = int(at)
+        progress.polls, progress.forced = 0, None
         validated = progress.validated or {}
         if step.to == Status.IN_PROGRESS:
             progress.in_progress = at
             b["model"] = validated["model"]
             b["request_counts"] = {"total": progress.total, "completed": 0, "failed": 0}
         elif step.to == Status.FAILED:
-            b["errors"] = {"object": "list", "data": validated["errors"]}
+            b["errors"] = {"object": "list", "data": validated["errors"] or [{
+                "code": "invalid_request", "message": "The batch was failed through the control plane.",
+                "param": None, "line": None}]}
         elif step.to == Status.FINALIZING:
             progress.finalizing = at
         if step.output is not None:
@@ -317,7 +404,7 @@ class Engine:
         progress = Progress.from_dict(row.progress)
         plan = Plan.from_dict(row.plan)
         facts = jobs.BatchFacts(row.id, self.seed, row.batch["endpoint"], progress.input_blob or 0, plan.shuffle,
-                                progress.in_progress or 0.0, plan.per_request, row.batch["model"])
+                                progress.in_progress or 0.0, plan.per_request, row.batch["model"], plan.lines)
         task = asyncio.create_task(self._run(kind, row.id, facts, key, progress.total))
         self._jobs[job] = task
         task.add_done_callback(lambda _: self._jobs.pop(job, None) if self._jobs.get(job) is task else None)
@@ -343,7 +430,8 @@ class Engine:
         async with self.store.transaction() as tx:
             row = await tx.get_batch(batch_id)
             progress = Progress.from_dict(row.progress) if row else None
-            step = lifecycle.next_step(Status(row.status), progress, Plan.from_dict(row.plan)) if row else None
+            step = (lifecycle.next_step(Status(row.status), progress, Plan.from_dict(row.plan), self.clock.now())
+                    if row else None)
             if kind == "validate" and row and progress and step and step.needs_validation:
                 outcomes = result.pop("outcomes")
                 progress.validated = {**result, "ready_at": ready_at}
@@ -373,6 +461,9 @@ class Engine:
                 async with self.store.transaction() as tx:
                     outcomes = await tx.get_outcomes(row.id)
                 b["request_counts"] = lifecycle.request_counts(progress, plan, outcomes, t)
+        history = self._history.setdefault(row.id, [])
+        if not history or history[-1][1]["status"] != b["status"]:
+            history.append((self.clock.now(), b))  # remembered for scenarios that serve stale lists
         return b
 
 

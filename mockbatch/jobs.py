@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockbatch import catalog, ids
-from mockbatch.generators import GENERATORS, LineContext, Usage
+from mockbatch.generators import GENERATORS, Generated, LineContext, Usage
 from mockbatch.lifecycle import OutputKey
+from mockbatch.scenarios import LineRule, match_line
 from mockbatch.store import BlobIO
 from mockbatch.validation import numbered, parse_line, validate
 
@@ -52,6 +53,7 @@ class BatchFacts:
     in_progress: float = 0.0
     per_request: float = 0.0
     model: str | None = None
+    rules: tuple[LineRule, ...] = ()  # the scenario's line rules
 
 
 class Stopped(Exception):
@@ -65,7 +67,20 @@ def run_validation(db_path: str, facts: BatchFacts, stop: threading.Event) -> di
     finally:
         io.close()
     total = len(report.requests) if report.ok else 0
-    return {"total": total, "model": report.model, "errors": report.errors, "outcomes": bytes(total)}
+    return {"total": total, "model": report.model, "errors": report.errors, "tokens": report.tokens,
+            "outcomes": outcomes(facts, [r.custom_id for r in report.requests]) if total else b""}
+
+
+def outcomes(facts: BatchFacts, custom_ids: list[str]) -> bytes:
+    """One byte per line in processing order: 1 where a line rule makes the request fail."""
+    if not facts.rules:
+        return bytes(len(custom_ids))
+    out = bytearray()
+    for window in processing_order(len(custom_ids), facts.batch_id, facts.shuffle):
+        for index in window:
+            rule = match_line(facts.rules, facts.seed, facts.batch_id, index, custom_ids[index])
+            out.append(1 if rule is not None and not 200 <= rule.status < 300 else 0)
+    return bytes(out)
 
 
 def _requests(io: BlobIO, blob: int) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -101,7 +116,11 @@ def run_output(db_path: str, facts: BatchFacts, key: OutputKey, total: int, stop
                 line_key = ids.digest(facts.seed, facts.batch_id, custom_id, size=28)
                 batch_req = f"batch_req_{int(finished) & 0xFFFFFFFF:08x}{line_key[:12].hex()}"
                 if position < key.ran:
-                    result = generate(body, LineContext(facts.seed, custom_id, body, int(finished), model))
+                    rule = match_line(facts.rules, facts.seed, facts.batch_id, index, custom_id)
+                    if rule is None:
+                        result = generate(body, LineContext(facts.seed, custom_id, body, int(finished), model))
+                    else:  # the scenario scripts this line: a fixed body, or an error status and body
+                        result = Generated(rule.result()[1], Usage(), rule.status)
                     response = {"status_code": result.status_code, "request_id": line_key[12:].hex(),
                                 "body": result.body}
                     if 200 <= result.status_code < 300:

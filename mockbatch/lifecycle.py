@@ -51,18 +51,45 @@ STAMP = {
 
 
 @dataclass(frozen=True)
-class Plan:
-    """How a batch moves, frozen onto it at creation."""
+class Phase:
+    """How a phase ends: after `seconds` of virtual time, after `polls` retrieves, or only when told (`manual`)."""
 
-    validating: float = 1.0
-    per_request: float = 0.5
-    finalizing: float = 1.0
-    cancelling: float = 1.0
+    seconds: float = 0.0
+    polls: int | None = None
+    manual: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a batch moves, frozen onto it at creation (the scenario's batch part)."""
+
+    validating: Phase = Phase(1.0)
+    per_request: float = 0.5  # virtual seconds per request while in_progress
+    in_progress: Phase = Phase()  # its length comes from per_request; polls or manual override that
+    finalizing: Phase = Phase(1.0)
+    cancelling: Phase = Phase(1.0)
     window: float = 86400.0
     shuffle: bool = True
+    fail_errors: tuple[dict[str, Any], ...] | None = None  # fail validation with exactly these errors
+    expire_fraction: float | None = None  # expire once this share of the lines has run
+    lines: tuple[Any, ...] = ()  # scenarios.LineRule, first match wins
+    scenario: str = "default"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
+        from mockbatch.scenarios import LineRule
+
+        data = dict(data)
+        for name in ("validating", "in_progress", "finalizing", "cancelling"):
+            data[name] = Phase(**data[name])
+        if data.get("fail_errors") is not None:
+            data["fail_errors"] = tuple(data["fail_errors"])
+        data["lines"] = tuple(
+            LineRule(**{**r, "index_range": tuple(r["index_range"]) if r.get("index_range") else None})
+            for r in data.get("lines", ()))
         return cls(**data)
 
 
@@ -85,6 +112,9 @@ class Progress:
     cancelled_from: str | None = None
     input_blob: int | None = None  # where the input file's bytes are (kept even if the file is deleted)
     output_ttl: int | None = None  # `output_expires_after.seconds`, for the output and error files
+    polls: int = 0  # retrieves since the current phase began
+    forced: str | None = None  # a status asked for through the control plane
+    cancel_ran: int | None = None  # lines that had run when the cancel came
     validated: dict[str, Any] | None = None  # {"total", "model", "errors", "ready_at"}
     output: dict[str, Any] | None = None  # {"key": [ran, reason], files, counts, usage, "ready_at"}
 
@@ -113,30 +143,46 @@ def lines_done(progress: Progress, plan: Plan, t: float) -> int:
     total = progress.total
     if progress.in_progress is None or t < progress.in_progress:
         return 0
+    if plan.in_progress.polls:
+        return total * min(progress.polls, plan.in_progress.polls) // plan.in_progress.polls
     if plan.per_request <= 0:
         return total
     return min(total, math.floor((t - progress.in_progress) / plan.per_request + 1e-9))
 
 
-def ran_at_cancel(status_before: str, progress: Progress, plan: Plan) -> int:
-    if status_before == Status.VALIDATING:
-        return 0
-    if status_before == Status.FINALIZING:
-        return progress.total
-    assert progress.cancelling is not None
-    return lines_done(progress, plan, progress.cancelling)
+def _ends(phase: Phase, entered: float, progress: Progress, now: float) -> float:
+    """When a phase entered at `entered` ends; infinity while it waits for polls or a manual move."""
+    if phase.manual:
+        return math.inf
+    if phase.polls is not None:
+        return now if progress.polls >= phase.polls else math.inf
+    return entered + phase.seconds
 
 
-def next_step(status: Status, progress: Progress, plan: Plan) -> Step | None:
-    """The next transition for a batch in `status`, whenever it falls due; None once terminal."""
+def next_step(status: Status, progress: Progress, plan: Plan, now: float) -> Step | None:
+    """The next transition for a batch in `status`, due at `Step.at` (infinity: not foreseeable); None once
+    terminal. A status forced through the control plane is due at once."""
+    forced = Status(progress.forced) if progress.forced else None
     if status == Status.VALIDATING:
-        at = progress.created + plan.validating
         if progress.validated is None:
-            return Step(Status.IN_PROGRESS, at, needs_validation=True)
-        at = max(at, progress.validated.get("ready_at") or 0.0)
-        return Step(Status.FAILED if progress.validated["errors"] else Status.IN_PROGRESS, at)
+            return Step(Status.IN_PROGRESS, math.inf, needs_validation=True)
+        target = Status.FAILED if progress.validated["errors"] else Status.IN_PROGRESS
+        if forced is not None:
+            return Step(forced, now)
+        at = max(_ends(plan.validating, progress.created, progress, now), progress.validated.get("ready_at") or 0.0)
+        return Step(target, at)
     if status == Status.IN_PROGRESS:
         assert progress.in_progress is not None
+        if forced == Status.EXPIRED:
+            return Step(Status.EXPIRED, now, output=OutputKey(lines_done(progress, plan, now), "expired"))
+        if forced == Status.FINALIZING:
+            return Step(Status.FINALIZING, now)
+        if plan.expire_fraction is not None:
+            ran = math.floor(plan.expire_fraction * progress.total)
+            at = progress.in_progress + ran * max(plan.per_request, 0.0)
+            return Step(Status.EXPIRED, at, output=OutputKey(ran, "expired"))
+        if plan.in_progress.manual or plan.in_progress.polls:
+            return Step(Status.FINALIZING, _ends(plan.in_progress, progress.in_progress, progress, now))
         done_at = progress.in_progress + progress.total * max(plan.per_request, 0.0)
         expire_at = progress.created + plan.window
         if done_at <= expire_at:
@@ -144,15 +190,14 @@ def next_step(status: Status, progress: Progress, plan: Plan) -> Step | None:
         return Step(Status.EXPIRED, expire_at, output=OutputKey(lines_done(progress, plan, expire_at), "expired"))
     if status == Status.FINALIZING:
         assert progress.finalizing is not None
-        return Step(Status.COMPLETED, progress.finalizing + plan.finalizing,
-                    output=OutputKey(progress.total, "completed"))
+        at = now if forced == Status.COMPLETED else _ends(plan.finalizing, progress.finalizing, progress, now)
+        return Step(Status.COMPLETED, at, output=OutputKey(progress.total, "completed"))
     if status == Status.CANCELLING:
         assert progress.cancelling is not None and progress.cancelled_from is not None
-        at = progress.cancelling + plan.cancelling
+        at = now if forced == Status.CANCELLED else _ends(plan.cancelling, progress.cancelling, progress, now)
         if progress.cancelled_from == Status.VALIDATING:
             return Step(Status.CANCELLED, at)
-        return Step(Status.CANCELLED, at,
-                    output=OutputKey(ran_at_cancel(progress.cancelled_from, progress, plan), "cancelled"))
+        return Step(Status.CANCELLED, at, output=OutputKey(progress.cancel_ran or 0, "cancelled"))
     return None
 
 
@@ -164,6 +209,6 @@ def output_ready(progress: Progress, key: OutputKey) -> bool:
 def request_counts(progress: Progress, plan: Plan, outcomes: bytes, now: float) -> dict[str, int]:
     """Counts a poller sees while lines are being processed; `outcomes[i]` is 1 when line i (in
     processing order) fails."""
-    done = lines_done(progress, plan, now)
+    done = progress.cancel_ran if progress.cancel_ran is not None else lines_done(progress, plan, now)
     failed = outcomes[:done].count(1)
     return {"total": progress.total, "completed": done - failed, "failed": failed}

@@ -26,6 +26,9 @@ class Settings:
     finalizing_seconds: float = 1.0
     cancelling_seconds: float = 1.0
     output_order: str = "shuffled"  # "shuffled" (seeded, like the real API) or "input"
+    enqueued_token_limit: int | None = None  # per model and tenant; None: each model's default (catalog)
+    scenario: str | None = None  # the active scenario: a name or a path to a TOML file; None: the default
+    scenarios_dir: str | None = None  # the user's scenario files, beside the bundled ones
     tick_seconds: float = field(default=0.2, repr=False)  # how often the real clock's batches are moved on
 
     def __post_init__(self) -> None:
@@ -41,6 +44,8 @@ class Settings:
             value = getattr(self, name)
             if not value >= 0:
                 raise SettingsError(f"{name.replace('_', '-')}: must be zero or more, got {value!r}")
+        if self.enqueued_token_limit is not None and not self.enqueued_token_limit >= 1:
+            raise SettingsError(f"enqueued-token-limit: must be 1 or more, got {self.enqueued_token_limit!r}")
         if isinstance(self.api_keys, list):
             object.__setattr__(self, "api_keys", tuple(self.api_keys))
 

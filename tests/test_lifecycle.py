@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from mockbatch.lifecycle import (
@@ -9,15 +11,18 @@ from mockbatch.lifecycle import (
     TERMINAL,
     TRANSITIONS,
     OutputKey,
+    Phase,
     Plan,
     Progress,
     Status,
+    Step,
     lines_done,
     next_step,
     request_counts,
 )
 
-PLAN = Plan(validating=1, per_request=0.5, finalizing=1, cancelling=2, window=100)
+PLAN = Plan(validating=Phase(1), per_request=0.5, finalizing=Phase(1), cancelling=Phase(2), window=100)
+NOW = 50.0
 
 
 def validated(total: int, errors: list | None = None) -> dict:
@@ -34,7 +39,7 @@ def test_transition_table() -> None:
 @pytest.mark.parametrize(
     ("status", "progress", "expected"),
     [
-        (Status.VALIDATING, Progress(created=10), (Status.IN_PROGRESS, 11, True, None)),
+        (Status.VALIDATING, Progress(created=10), (Status.IN_PROGRESS, math.inf, True, None)),
         (Status.VALIDATING, Progress(created=10, validated=validated(4)), (Status.IN_PROGRESS, 11, False, None)),
         (Status.VALIDATING, Progress(created=10, validated=validated(0, [{"code": "x"}])),
          (Status.FAILED, 11, False, None)),
@@ -45,14 +50,14 @@ def test_transition_table() -> None:
         (Status.FINALIZING, Progress(created=10, in_progress=11, finalizing=13, validated=validated(4)),
          (Status.COMPLETED, 14, False, OutputKey(4, "completed"))),
         (Status.CANCELLING, Progress(created=10, in_progress=11, cancelling=12, cancelled_from="in_progress",
-                                     validated=validated(4)),
+                                     cancel_ran=2, validated=validated(4)),
          (Status.CANCELLED, 14, False, OutputKey(2, "cancelled"))),
         (Status.CANCELLING, Progress(created=10, cancelling=10.5, cancelled_from="validating"),
          (Status.CANCELLED, 12.5, False, None)),
     ],
 )
 def test_next_step(status: Status, progress: Progress, expected: tuple) -> None:
-    step = next_step(status, progress, PLAN)
+    step = next_step(status, progress, PLAN, NOW)
     assert step is not None
     assert (step.to, step.at, step.needs_validation, step.output) == expected
     assert step.to in TRANSITIONS[status]
@@ -60,7 +65,7 @@ def test_next_step(status: Status, progress: Progress, expected: tuple) -> None:
 
 def test_terminal_has_no_step() -> None:
     for status in TERMINAL:
-        assert next_step(status, Progress(created=0, validated=validated(1)), PLAN) is None
+        assert next_step(status, Progress(created=0, validated=validated(1)), PLAN, NOW) is None
 
 
 def test_lines_done_and_counts() -> None:
@@ -70,3 +75,22 @@ def test_lines_done_and_counts() -> None:
     assert request_counts(progress, PLAN, outcomes, 3) == {"total": 6, "completed": 3, "failed": 1}
     immediate = Plan(per_request=0)
     assert lines_done(progress, immediate, 1) == 6
+
+
+def test_polls_manual_forced_and_fraction() -> None:
+    polled = Plan(validating=Phase(polls=3), in_progress=Phase(polls=4))
+    progress = Progress(created=0, validated=validated(8), polls=2)
+    assert next_step(Status.VALIDATING, progress, polled, NOW).at == math.inf
+    progress.polls = 3
+    assert next_step(Status.VALIDATING, progress, polled, NOW) == Step(Status.IN_PROGRESS, NOW)
+    running = Progress(created=0, in_progress=1, validated=validated(8), polls=1)
+    assert lines_done(running, polled, 1000) == 2  # a quarter of the polls: a quarter of the lines
+    assert next_step(Status.IN_PROGRESS, running, polled, NOW).at == math.inf
+    manual = Plan(finalizing=Phase(manual=True))
+    final = Progress(created=0, in_progress=1, finalizing=2, validated=validated(8))
+    assert next_step(Status.FINALIZING, final, manual, NOW).at == math.inf
+    final.forced = "completed"
+    assert next_step(Status.FINALIZING, final, manual, NOW).at == NOW
+    partial = Plan(expire_fraction=0.5, per_request=1)
+    step = next_step(Status.IN_PROGRESS, Progress(created=0, in_progress=1, validated=validated(8)), partial, NOW)
+    assert step == Step(Status.EXPIRED, 5, output=OutputKey(4, "expired"))

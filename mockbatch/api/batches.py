@@ -11,13 +11,16 @@ from mockbatch.api.render import engine, int_param, json_body, json_response, te
 
 async def create_batch(request: Request) -> Response:
     who = tenant(request)
-    return json_response(await engine(request).create_batch(who, await json_body(request)))
+    scenario = request.headers.get("x-mockbatch-scenario")
+    return json_response(await engine(request).create_batch(who, await json_body(request), scenario))
 
 
 async def list_batches(request: Request) -> Response:
     who = tenant(request)
     limit = int_param(request, "limit", 20, 1, 100)
-    return json_response(await engine(request).list_batches(who, request.query_params.get("after") or None, limit))
+    stale = float(request.scope.get("mockbatch.stale", 0.0))  # set by a scenario's stale_list fault
+    return json_response(await engine(request).list_batches(who, request.query_params.get("after") or None, limit,
+                                                            stale))
 
 
 async def retrieve_batch(request: Request) -> Response:

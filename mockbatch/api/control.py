@@ -11,6 +11,7 @@ from starlette.routing import Route
 from mockbatch import __version__
 from mockbatch.api.render import engine, json_body, json_response
 from mockbatch.errors import InvalidRequest
+from mockbatch.scenarios import Scenario
 
 
 async def health(request: Request) -> Response:
@@ -37,9 +38,51 @@ async def advance(request: Request) -> Response:
     return json_response({"mode": e.clock.mode, "now": now})
 
 
+def _scenario(s: Scenario) -> dict[str, str]:
+    return {"name": s.name, "description": s.description}
+
+
+async def list_scenarios(request: Request) -> Response:
+    book = engine(request).scenarios
+    return json_response({"data": [{**_scenario(s), "source": s.source} for s in book.scenarios.values()]})
+
+
+async def get_scenario(request: Request) -> Response:
+    return json_response(_scenario(engine(request).scenario))
+
+
+async def put_scenario(request: Request) -> Response:
+    name = (await json_body(request)).get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest("'name' must be the name of a scenario.", param="name")
+    return json_response(_scenario(engine(request).use_scenario(name)))
+
+
+async def transition(request: Request) -> Response:
+    to = (await json_body(request)).get("to")
+    if not isinstance(to, str):
+        raise InvalidRequest("'to' must be a batch status.", param="to")
+    return json_response(await engine(request).transition(request.path_params["batch_id"], to))
+
+
+async def requests(request: Request) -> Response:
+    return json_response({"data": [e.to_dict() for e in engine(request).traffic.journal]})
+
+
+async def clear_requests(request: Request) -> Response:
+    engine(request).traffic.journal.clear()
+    return json_response({"data": []})
+
+
 routes = [
     Route("/health", health, methods=["GET"]),
     Route("/reset", reset, methods=["POST"]),
     Route("/clock", clock, methods=["GET"]),
     Route("/clock/advance", advance, methods=["POST"]),
+    Route("/scenarios", list_scenarios, methods=["GET"]),
+    Route("/scenario", get_scenario, methods=["GET"]),
+    Route("/scenario", put_scenario, methods=["PUT"]),
+    Route("/batches/{batch_id}/transition", transition, methods=["POST"]),
+    Route("/requests", requests, methods=["GET"]),
+    Route("/requests", clear_requests, methods=["DELETE"]),
 ]

@@ -1,0 +1,174 @@
+"""Plain ASGI middleware in front of /v1: records every request in the journal and applies the scripted
+API faults of the scenario in force (the X-Mockbatch-Scenario header's, else the server's)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mockbatch.api.render import error_body
+from mockbatch.errors import MockBatchError
+from mockbatch.scenarios import Fault
+from mockbatch.scenarios import error_body as scripted_error
+from mockbatch.traffic import Entry, operation
+
+SCENARIO_HEADER = b"x-mockbatch-scenario"
+CAPTURE_LIMIT = 1 << 16  # JSON answers smaller than this are read for the ids they carry
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _abort(receive: Receive) -> None:
+    """Drop the connection with a TCP reset (the ASGI server's transport is reached through `receive`)."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionResetError("cannot reach the transport to reset the connection")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    raw = json.dumps(body).encode()
+    pairs = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    pairs += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": pairs})
+    await send({"type": "http.response.body", "body": raw})
+
+
+class Faults:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        engine = scope["state"]["engine"]
+        method, path = scope["method"], scope["path"]
+        op, path_ids = operation(method, path)
+        auth = _header(scope, b"authorization") or ""
+        retry = _header(scope, b"x-stainless-retry-count")
+        entry = Entry(engine.clock.now(), auth.partition(" ")[2].strip() or None, method, path, op, None,
+                      int(retry) if retry and retry.isdigit() else None, None, path_ids.get("batch_id"),
+                      path_ids.get("file_id"))
+        engine.traffic.journal.append(entry)
+        try:
+            scenario = engine.pick_scenario(None, _header(scope, SCENARIO_HEADER))
+        except MockBatchError as exc:
+            entry.status = exc.status
+            await _json(send, exc.status, error_body(exc.message, exc.type, exc.param, exc.code))
+            return
+        fault = engine.traffic.pick(scenario, op, method, path)
+        entry.fault = fault.name if fault else None
+        captured: list[bytes] = []  # the body of a small JSON answer, read for the ids it carries
+        is_json = False
+
+        async def recording_send(message: Message) -> None:
+            nonlocal is_json
+            if message["type"] == "http.response.start":
+                entry.status = message["status"]
+                is_json = any(k == b"content-type" and v.startswith(b"application/json")
+                              for k, v in message.get("headers", []))
+            elif message["type"] == "http.response.body" and is_json and sum(map(len, captured)) < CAPTURE_LIMIT:
+                captured.append(message.get("body", b""))
+            await send(message)
+
+        if fault is None:
+            await self.app(scope, receive, recording_send)
+        else:
+            await self._apply(fault, engine, scope, receive, recording_send)
+        if captured and entry.status == 200:
+            try:
+                body = json.loads(b"".join(captured))
+            except ValueError:
+                return
+            if isinstance(body, dict) and body.get("object") == "batch":
+                entry.batch_id, entry.file_id = body.get("id"), entry.file_id or body.get("input_file_id")
+            elif isinstance(body, dict) and body.get("object") == "file":
+                entry.file_id = body.get("id")
+                if fault is not None and fault.effect == "invisible_file" and op == "files.create":
+                    engine.hide_file(entry.tenant or "", body["id"], fault.seconds)
+
+    async def _apply(self, fault: Fault, engine: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        effect = fault.effect
+        wait = engine.traffic.delay(fault)
+        if wait:
+            await asyncio.sleep(wait)
+        if effect == "status":
+            await _json(send, fault.status, scripted_error(fault.status, fault.error), fault.headers)
+        elif effect == "reset":
+            _abort(receive)
+        elif effect == "empty":
+            await send({"type": "http.response.start", "status": fault.status,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"0"),
+                                    *[(k.encode(), v.encode()) for k, v in fault.headers.items()]]})
+            await send({"type": "http.response.body", "body": b""})
+        elif effect == "malformed":
+            raw = b'{"id": "batch_", "object": "batch", "status": '
+            await send({"type": "http.response.start", "status": fault.status,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(raw)).encode())]})
+            await send({"type": "http.response.body", "body": raw})
+        elif effect == "truncate":
+            await self.app(scope, receive, _truncating(send, receive, fault.bytes))
+        elif effect == "dribble":
+            await self.app(scope, receive, _dribbling(send, fault.bytes, fault.interval))
+        elif effect == "stale_list":
+            scope["mockbatch.stale"] = fault.seconds
+            await self.app(scope, receive, send)
+        else:  # delay, invisible_file: the request itself goes through
+            await self.app(scope, receive, send)
+
+
+def _truncating(send: Send, receive: Receive, limit: int) -> Send:
+    sent = 0
+    cut = False
+
+    async def wrapped(message: Message) -> None:
+        nonlocal sent, cut
+        if cut:
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body = message.get("body", b"")
+        if sent + len(body) >= limit:
+            await send({"type": "http.response.body", "body": body[: limit - sent], "more_body": True})
+            cut = True
+            await asyncio.sleep(0.05)  # let the bytes leave before the reset
+            _abort(receive)
+            return
+        sent += len(body)
+        await send(message)
+
+    return wrapped
+
+
+def _dribbling(send: Send, size: int, interval: float) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body, more = message.get("body", b""), message.get("more_body", False)
+        for start in range(0, len(body), size):
+            piece = body[start:start + size]
+            last = start + size >= len(body)
+            await send({"type": "http.response.body", "body": piece, "more_body": more or not last})
+            if not last or more:
+                await asyncio.sleep(interval)
+        if not body:
+            await send(message)
+
+    return wrapped

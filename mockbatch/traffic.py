@@ -1,0 +1,94 @@
+"""What the API has been asked: the request journal, and which scripted fault (if any) each request gets.
+
+The fault counters (`times`, `after`) and the seeded draw for `probability` live here, so a reset
+or a scenario switch starts them afresh and the same run picks the same faults.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mockbatch.scenarios import Fault, Scenario
+
+# (method, path pattern) -> operation name, as the SDKs call them
+_OPERATIONS = [
+    ("POST", r"/v1/files", "files.create"),
+    ("GET", r"/v1/files", "files.list"),
+    ("GET", r"/v1/files/(?P<file_id>[^/]+)", "files.retrieve"),
+    ("DELETE", r"/v1/files/(?P<file_id>[^/]+)", "files.delete"),
+    ("GET", r"/v1/files/(?P<file_id>[^/]+)/content", "files.content"),
+    ("POST", r"/v1/batches", "batches.create"),
+    ("GET", r"/v1/batches", "batches.list"),
+    ("GET", r"/v1/batches/(?P<batch_id>[^/]+)", "batches.retrieve"),
+    ("POST", r"/v1/batches/(?P<batch_id>[^/]+)/cancel", "batches.cancel"),
+    ("POST", r"/v1/uploads", "uploads.create"),
+    ("POST", r"/v1/uploads/[^/]+/parts", "uploads.parts.create"),
+    ("POST", r"/v1/uploads/[^/]+/complete", "uploads.complete"),
+    ("POST", r"/v1/uploads/[^/]+/cancel", "uploads.cancel"),
+]
+OPERATIONS = [(method, re.compile(pattern + "/?$"), name) for method, pattern, name in _OPERATIONS]
+
+
+def operation(method: str, path: str) -> tuple[str | None, dict[str, str]]:
+    """The operation name of a request and the ids in its path."""
+    for m, pattern, name in OPERATIONS:
+        if m == method and (found := pattern.match(path)):
+            return name, found.groupdict()
+    return None, {}
+
+
+@dataclass
+class Entry:
+    time: float
+    tenant: str | None
+    method: str
+    path: str
+    operation: str | None
+    status: int | None
+    retry_count: int | None
+    fault: str | None
+    batch_id: str | None
+    file_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Traffic:
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.journal: list[Entry] = []
+        self._matches: dict[tuple[str, int], int] = {}
+        self._rng = random.Random(f"{seed}:faults")
+
+    def reset(self) -> None:
+        self.journal.clear()
+        self.restart_faults()
+
+    def restart_faults(self) -> None:
+        self._matches.clear()
+        self._rng = random.Random(f"{self.seed}:faults")
+
+    def pick(self, scenario: Scenario, op: str | None, method: str, path: str) -> Fault | None:
+        """The first of the scenario's faults that this request gets."""
+        for index, fault in enumerate(scenario.faults):
+            if not fault.selects(op, method, path):
+                continue
+            key = (scenario.name, index)
+            seen = self._matches[key] = self._matches.get(key, 0) + 1
+            if seen <= fault.after:
+                continue
+            if fault.times is not None and seen > fault.after + fault.times:
+                continue
+            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+                continue
+            return fault
+        return None
+
+    def delay(self, fault: Fault) -> float:
+        if fault.delay_range is not None:
+            return self._rng.uniform(*fault.delay_range)
+        return fault.delay or 0.0
