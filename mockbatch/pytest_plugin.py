@@ -1,0 +1,108 @@
+"""pytest fixtures for testing code against mockbatch, registered through the `pytest11` entry point.
+
+    def test_batch(mockbatch, mockbatch_client):
+        ...                       # a clean server with a manual clock; move it with mockbatch.advance(s)
+
+Fixtures: `mockbatch_settings` (session; override it in a conftest.py), `mockbatch_server` (one server
+per session, so one per xdist worker), `mockbatch` (per test: a reset server, checked for server-side
+errors afterwards), `mockbatch_client` / `mockbatch_async_client` (the openai SDK aimed at it).
+Marker: `@pytest.mark.mockbatch(scenario=..., clock=..., seed=..., ...)` runs a test against a server
+of its own when it asks for settings the session server does not have.
+
+All fixtures are synchronous (the server runs in its own thread), and mockbatch itself is imported
+only when a fixture is used, so installing the package costs a pytest run nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    import openai
+
+    from mockbatch.server import MockBatchServer
+
+# A manual clock at a fixed virtual start: same seed and inputs give the same ids, timestamps and bytes.
+DEFAULT_SETTINGS: dict[str, Any] = {"clock": "manual", "seed": 0, "start_time": 1_735_689_600}  # 2025-01-01Z
+
+NO_OPENAI = "the openai package is not installed (pip install openai); it is needed by the {} fixture"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "mockbatch(**settings): run against a mockbatch server with these settings (scenario=, clock=, seed=, "
+        "time_scale=, ...); the test gets a server of its own when they differ from the session server's.",
+    )
+
+
+@pytest.fixture(scope="session")
+def mockbatch_settings() -> dict[str, Any]:
+    """Settings for the session server, as keyword arguments of `MockBatchServer` (the CLI's option
+    names). Override this fixture, keeping scope="session", to change them for a whole suite."""
+    return dict(DEFAULT_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def mockbatch_server(mockbatch_settings: dict[str, Any]) -> Iterator[MockBatchServer]:
+    """One server for the session (per xdist worker), stopped and checked for errors at the end."""
+    from mockbatch.server import MockBatchServer
+
+    with MockBatchServer(**mockbatch_settings) as server:
+        yield server
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Do two settings dicts describe the same server? (Compared as Settings, so defaults count.)"""
+    from mockbatch.settings import Settings
+
+    def norm(settings: dict[str, Any]) -> Any:
+        return Settings(**{**settings, "port": 0})
+
+    return bool(norm(a) == norm(b))
+
+
+@pytest.fixture
+def mockbatch(request: pytest.FixtureRequest, mockbatch_settings: dict[str, Any]) -> Iterator[MockBatchServer]:
+    """The server for this test: clean state, the clock at its start and the configured scenario.
+    Server-side exceptions raised during the test make it error at teardown."""
+    marker = request.node.get_closest_marker("mockbatch")
+    wanted = dict(mockbatch_settings)
+    if marker is not None:
+        if marker.args:
+            raise TypeError("@pytest.mark.mockbatch takes settings as keyword arguments, e.g. clock='real'")
+        wanted.update(marker.kwargs)
+    if _same(wanted, mockbatch_settings):
+        server: MockBatchServer = request.getfixturevalue("mockbatch_server")
+        server.check()  # a failure left over from outside any test is not blamed on this one
+        server.reset()
+        yield server
+        server.check()
+        return
+    from mockbatch.server import MockBatchServer
+
+    with MockBatchServer(**wanted) as server:
+        yield server
+
+
+@pytest.fixture
+def mockbatch_client(mockbatch: MockBatchServer) -> Iterator[openai.OpenAI]:
+    """An `openai.OpenAI` client aimed at this test's server (the SDK's default retries kept)."""
+    openai = pytest.importorskip("openai", reason=NO_OPENAI.format("mockbatch_client"))
+    client = openai.OpenAI(base_url=mockbatch.base_url, api_key=mockbatch.api_key)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def mockbatch_async_client(mockbatch: MockBatchServer) -> openai.AsyncOpenAI:
+    """An `openai.AsyncOpenAI` client aimed at this test's server, for async tests. Its connections
+    are not kept alive, so none is left open on the test's event loop when the loop closes."""
+    openai = pytest.importorskip("openai", reason=NO_OPENAI.format("mockbatch_async_client"))
+    import httpx
+
+    http = openai.DefaultAsyncHttpxClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=0))
+    return openai.AsyncOpenAI(base_url=mockbatch.base_url, api_key=mockbatch.api_key, http_client=http)
