@@ -171,3 +171,39 @@ def test_a_busy_port_is_an_immediate_error() -> None:
         taken.listen()
         with pytest.raises(OSError):
             MockBatchServer(port=taken.getsockname()[1]).start()
+
+
+def test_use_scenario_switches_behaviour_and_requests_shows_the_journal(server: MockBatchServer,
+                                                                       client: openai.OpenAI) -> None:
+    f = upload(client, [chat_line(1)])
+    server.use_scenario("create_429")
+    with pytest.raises(openai.RateLimitError):
+        client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    journal = server.requests()
+    assert [(e["method"], e["path"], e["operation"], e["status"]) for e in journal] == [
+        ("POST", "/v1/files", "files.create", 200),
+        ("POST", "/v1/batches", "batches.create", 429),
+    ]
+    assert journal[1]["fault"] == "create-429"
+    server.reset()  # back to the configured scenario, with an empty journal
+    assert server.requests() == []
+    f = upload(client, [chat_line(1)])
+    client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert [e["status"] for e in server.requests()] == [200, 200]
+
+
+def test_an_unknown_scenario_is_a_control_error(server: MockBatchServer) -> None:
+    with pytest.raises(ControlError, match="Unknown scenario 'no-such'") as info:
+        server.use_scenario("no-such")
+    assert (info.value.status, info.value.param, info.value.code) == (400, "name", "scenario_not_found")
+
+
+def test_the_scenario_setting_is_active_from_the_start() -> None:
+    with MockBatchServer(clock="manual", scenario="create_429") as mb, sdk(mb) as client:
+        f = upload(client, [chat_line(1)])
+        with pytest.raises(openai.RateLimitError):
+            client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+        mb.reset()
+        with pytest.raises(openai.RateLimitError):  # reset restores the configured scenario, faults rearmed
+            client.batches.create(input_file_id=upload(client, [chat_line(1)]).id,
+                                  endpoint="/v1/chat/completions", completion_window="24h")
