@@ -27,7 +27,9 @@ from mockbatch.objects import BATCH_FILE_TTL, Batch, FileObject, page
 from mockbatch.settings import Settings
 from mockbatch.traffic import Traffic
 from mockbatch.store import CHUNK, BatchRow, FileRow, Store, Tx
-from mockbatch.validation import check_create, check_purpose
+from mockbatch.uploads import Uploads
+from mockbatch.validation import (QUEUED_STATUSES, check_create, check_filename, check_input_file, check_purpose,
+                                  token_limit_error)
 
 log = logging.getLogger("mockbatch")
 
@@ -52,6 +54,7 @@ class Engine:
         self._hidden: dict[tuple[str, str], float] = {}  # (tenant, file id) -> virtual time it becomes visible
         self._history: dict[str, list[tuple[float, dict[str, Any]]]] = {}  # batch id -> views, for stale lists
         self.failures: list[BaseException] = []  # unexpected exceptions, surfaced by MockBatchServer
+        self.uploads = Uploads(store, clock, settings.seed)
 
     # -- lifetime -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -142,8 +145,7 @@ class Engine:
     async def create_file(self, tenant: str, filename: str, purpose: Any, content: AsyncIterator[bytes],
                           expires_after: dict[str, Any] | None = None) -> dict[str, Any]:
         purpose = check_purpose(purpose)
-        if purpose == "batch" and not filename.endswith(".jsonl"):
-            raise InvalidRequest("Invalid file format for Batch API. Must be .jsonl")
+        check_filename(filename, purpose)  # purpose batch: a .jsonl file
         ttl = _file_ttl(expires_after)
         async with self.store.transaction() as tx:
             blob = await tx.new_blob()
@@ -217,10 +219,8 @@ class Engine:
             if source is not None and self._hidden.get((tenant, source.id), -math.inf) > self.clock.now():
                 raise InvalidRequest(f"Cannot find file {source.id}, or project proj_mockbatch does not have "
                                      "access to it.", param="file_id")
-            if source is not None and source.purpose != "batch":
-                raise InvalidRequest(
-                    f"Invalid file purpose '{source.purpose}' for input_file_id '{source.id}': expected 'batch'.",
-                    param="input_file_id", code="invalid_file_purpose")
+            if source is not None:
+                check_input_file(source.id, source.purpose, source.bytes)  # purpose batch, at most 200 MB
             now = self.clock.now()
             seq = await tx.next_seq()
             batch = Batch(ids.batch_id(self.seed, seq, now), params["endpoint"], params["input_file_id"], int(now),
@@ -285,7 +285,8 @@ class Engine:
             view = await self._view(row)
             if stale > 0:
                 then = self.clock.now() - stale
-                view = next((v for t, v in reversed(self._history.get(row.id, [])) if t <= then), view)
+                history = self._history.get(row.id) or [(then, view)]
+                view = next((v for t, v in reversed(history) if t <= then), history[0][1])
             views.append(view)
         return page(views, has_more=len(rows) > limit)
 
@@ -323,6 +324,16 @@ class Engine:
             await asyncio.gather(*list(self._jobs.values()), return_exceptions=True)
 
     async def _settle(self, batch_id: str, tenant: str | None = None) -> BatchRow:
+        """Apply every transition due by now. On the manual clock work takes no virtual time, so wait for the
+        work a due transition needs; on the real clock, answer at once and let the work catch up."""
+        while True:
+            row = await self._settle_once(batch_id, tenant)
+            running = [t for (b, _), t in self._jobs.items() if b == batch_id]
+            if not running or self.clock.mode == "real":
+                return row
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _settle_once(self, batch_id: str, tenant: str | None = None) -> BatchRow:
         """Apply every transition due by now; start the work the next one waits for."""
         now = self.clock.now()
         async with self.store.transaction() as tx:
@@ -366,6 +377,9 @@ class Engine:
                 "param": None, "line": None}]}
         elif step.to == Status.FINALIZING:
             progress.finalizing = at
+        elif step.to == Status.CANCELLING:  # cancelled by the scenario, not by a client
+            progress.cancelling, progress.cancelled_from = at, Status.IN_PROGRESS.value
+            progress.cancel_ran = lifecycle.lines_done(progress, Plan.from_dict(row.plan), at)
         if step.output is not None:
             await self._publish_output(tx, row, progress, at)
         if step.to in TERMINAL:
@@ -434,6 +448,11 @@ class Engine:
                     if row else None)
             if kind == "validate" and row and progress and step and step.needs_validation:
                 outcomes = result.pop("outcomes")
+                over = None if result["errors"] else token_limit_error(  # the tenant's enqueued-token limit
+                    result["model"], result["tokens"], await tx.enqueued_tokens(
+                        row.tenant, result["model"], QUEUED_STATUSES, batch_id), self.settings.enqueued_token_limit)
+                if over is not None:
+                    result, outcomes = {**result, "total": 0, "errors": [over]}, b""
                 progress.validated = {**result, "ready_at": ready_at}
                 await tx.set_outcomes(batch_id, outcomes)
             elif kind == "output" and row and progress and step and step.output == key:
@@ -445,7 +464,7 @@ class Engine:
             row.progress = progress.to_dict()
             await tx.update_batch(row)
         self._jobs.pop((batch_id, kind), None)
-        await self._settle(batch_id)
+        await self._settle_once(batch_id)
 
     async def _view(self, row: BatchRow) -> dict[str, Any]:
         """The wire object; request counts of a batch in flight follow the clock."""
@@ -455,12 +474,9 @@ class Engine:
             progress = Progress.from_dict(row.progress)
             plan = Plan.from_dict(row.plan)
             if progress.in_progress is not None:
-                t = self.clock.now()
-                if status == Status.CANCELLING:
-                    t = progress.cancelling if progress.cancelled_from == Status.IN_PROGRESS else math.inf
                 async with self.store.transaction() as tx:
                     outcomes = await tx.get_outcomes(row.id)
-                b["request_counts"] = lifecycle.request_counts(progress, plan, outcomes, t)
+                b["request_counts"] = lifecycle.request_counts(status, progress, plan, outcomes, self.clock.now())
         history = self._history.setdefault(row.id, [])
         if not history or history[-1][1]["status"] != b["status"]:
             history.append((self.clock.now(), b))  # remembered for scenarios that serve stale lists

@@ -72,6 +72,7 @@ class Plan:
     shuffle: bool = True
     fail_errors: tuple[dict[str, Any], ...] | None = None  # fail validation with exactly these errors
     expire_fraction: float | None = None  # expire once this share of the lines has run
+    cancel_fraction: float | None = None  # cancelled (by someone else) once this share of the lines has run
     lines: tuple[Any, ...] = ()  # scenarios.LineRule, first match wins
     scenario: str = "default"
 
@@ -181,6 +182,9 @@ def next_step(status: Status, progress: Progress, plan: Plan, now: float) -> Ste
             ran = math.floor(plan.expire_fraction * progress.total)
             at = progress.in_progress + ran * max(plan.per_request, 0.0)
             return Step(Status.EXPIRED, at, output=OutputKey(ran, "expired"))
+        if plan.cancel_fraction is not None:
+            ran = math.floor(plan.cancel_fraction * progress.total)
+            return Step(Status.CANCELLING, progress.in_progress + ran * max(plan.per_request, 0.0))
         if plan.in_progress.manual or plan.in_progress.polls:
             return Step(Status.FINALIZING, _ends(plan.in_progress, progress.in_progress, progress, now))
         done_at = progress.in_progress + progress.total * max(plan.per_request, 0.0)
@@ -206,9 +210,14 @@ def output_ready(progress: Progress, key: OutputKey) -> bool:
     return out is not None and tuple(out["key"]) == (key.ran, key.reason)
 
 
-def request_counts(progress: Progress, plan: Plan, outcomes: bytes, now: float) -> dict[str, int]:
+def request_counts(status: Status, progress: Progress, plan: Plan, outcomes: bytes, now: float) -> dict[str, int]:
     """Counts a poller sees while lines are being processed; `outcomes[i]` is 1 when line i (in
     processing order) fails."""
-    done = progress.cancel_ran if progress.cancel_ran is not None else lines_done(progress, plan, now)
+    if status == Status.FINALIZING:
+        done = progress.total
+    elif progress.cancel_ran is not None:
+        done = progress.cancel_ran
+    else:
+        done = lines_done(progress, plan, now)
     failed = outcomes[:done].count(1)
     return {"total": progress.total, "completed": done - failed, "failed": failed}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,7 @@ class Scenario:
     request_seconds: float | None = None
     fail_errors: tuple[dict[str, Any], ...] | None = None
     expire_fraction: float | None = None
+    cancel_fraction: float | None = None
     lines: tuple[LineRule, ...] = ()
     faults: tuple[Fault, ...] = ()
 
@@ -147,6 +148,7 @@ class Scenario:
             shuffle=base.shuffle,
             fail_errors=self.fail_errors,
             expire_fraction=self.expire_fraction,
+            cancel_fraction=self.cancel_fraction,
             lines=self.lines,
             scenario=self.name,
         )
@@ -363,7 +365,7 @@ def parse(text: str, name: str, source: str) -> Scenario:
                 phases[phase] = parsed
         request_seconds = timing.number("request_seconds")
         timing.done()
-    fail_errors = expire_fraction = None
+    fail_errors = expire_fraction = cancel_fraction = None
     outcome = top.table("outcome")
     if outcome is not None:
         stay = outcome.get("stay", str)
@@ -372,6 +374,9 @@ def parse(text: str, name: str, source: str) -> Scenario:
                 outcome.fail(f"expected one of {', '.join(PHASES)}, got '{stay}'", "stay")
             phases[stay] = Phase(manual=True)
         expire_fraction = outcome.number("expire_after_fraction", high=1.0)
+        cancel_fraction = outcome.number("cancel_after_fraction", high=1.0)
+        if expire_fraction is not None and cancel_fraction is not None:
+            outcome.fail("give only one of 'expire_after_fraction' and 'cancel_after_fraction'")
         errors = outcome.tables("fail_validation")
         if errors:
             fail_errors = tuple(_validation_error(e) for e in errors)
@@ -379,7 +384,8 @@ def parse(text: str, name: str, source: str) -> Scenario:
     lines = tuple(_line_rule(r) for r in top.tables("lines"))
     faults = tuple(_fault(r, i) for i, r in enumerate(top.tables("faults")))
     top.done()
-    return Scenario(name, description, source, phases, request_seconds, fail_errors, expire_fraction, lines, faults)
+    return Scenario(name, description, source, phases, request_seconds, fail_errors, expire_fraction,
+                    cancel_fraction, lines, faults)
 
 
 def _validation_error(r: _Reader) -> dict[str, Any]:
@@ -414,13 +420,15 @@ class ScenarioBook:
 
     def __init__(self, extra_dir: str | None = None) -> None:
         self.scenarios: dict[str, Scenario] = {DEFAULT.name: DEFAULT}
-        for folder in (bundled_dir(), Path(extra_dir) if extra_dir else None):
+        bundled = bundled_dir()
+        for folder in (bundled, Path(extra_dir) if extra_dir else None):
             if folder is None:
                 continue
             if not folder.is_dir():
                 raise ScenarioError(f"{folder}: scenarios directory not found")
             for path in sorted(folder.glob("*.toml")):
-                self.scenarios[path.stem] = load(path)
+                scenario = load(path)
+                self.scenarios[path.stem] = replace(scenario, source="bundled") if folder == bundled else scenario
 
     def get(self, name_or_path: str) -> Scenario:
         """A scenario by name, or loaded from a path to a TOML file."""

@@ -72,7 +72,7 @@ def test_lines_done_and_counts() -> None:
     progress = Progress(created=0, in_progress=1, validated=validated(6))
     assert [lines_done(progress, PLAN, t) for t in (0, 1, 1.49, 1.5, 2, 10)] == [0, 0, 0, 1, 2, 6]
     outcomes = bytes([0, 1, 0, 0, 1, 0])
-    assert request_counts(progress, PLAN, outcomes, 3) == {"total": 6, "completed": 3, "failed": 1}
+    assert request_counts(Status.IN_PROGRESS, progress, PLAN, outcomes, 3) == {"total": 6, "completed": 3, "failed": 1}
     immediate = Plan(per_request=0)
     assert lines_done(progress, immediate, 1) == 6
 

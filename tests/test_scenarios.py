@@ -1,0 +1,364 @@
+"""Scripted scenarios through a real server and the official SDK: every bundled file, selection, progression,
+outcomes, line rules, API faults and the request journal."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from click.testing import CliRunner
+
+from mockbatch import cli
+from mockbatch.scenarios import ScenarioBook, ScenarioError, parse
+from tests.helpers import chat_line, read_jsonl, start_batch, upload
+
+BUNDLED = sorted(p.stem for p in (Path(__file__).parent.parent / "scenarios").glob("*.toml"))
+
+
+def sdk(server, **kw) -> openai.OpenAI:
+    kw.setdefault("max_retries", 0)
+    return openai.OpenAI(base_url=server.base_url, api_key="sk-test", **kw)
+
+
+def journal(server) -> list[dict]:
+    return httpx.get(f"{server.url}/_mockbatch/requests").json()["data"]
+
+
+def run_to_end(server, client, batch_id: str, step: float = 60, rounds: int = 200):
+    for _ in range(rounds):
+        b = client.batches.retrieve(batch_id)
+        if b.status in ("completed", "failed", "expired", "cancelled"):
+            return b
+        server.advance(step)
+    raise AssertionError(f"batch did not finish: {b.status}")
+
+
+def test_every_bundled_file_loads_and_is_listed(server) -> None:
+    assert len(BUNDLED) >= 15
+    listed = httpx.get(f"{server.url}/_mockbatch/scenarios").json()["data"]
+    assert {s["name"] for s in listed} == {"default", *BUNDLED}
+    assert all(s["description"] and s["source"] in ("bundled", "built-in") for s in listed)
+    result = CliRunner().invoke(cli.main, ["scenarios"])
+    assert result.exit_code == 0 and all(name in result.output for name in BUNDLED)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('description = "x"\nbogus = 1', "x.toml: bogus: unknown key"),
+        ('description = "x"\n[phases]\nvalidating = "soon"', 'x.toml: phases.validating: expected seconds'),
+        ('description = "x"\n[phases]\nvalidating = -1', "x.toml: phases.validating: must be at least 0"),
+        ('description = "x"\n[phases]\nfinalizing = { polls = 0 }', "x.toml: phases.finalizing.polls: must be at"),
+        ('description = "x"\n[[lines]]\nmatch = { every = "3" }', "x.toml: lines[0].match.every: expected an "
+                                                                  "integer, got str"),
+        ('description = "x"\n[[lines]]\nmatch = { custom_id_regex = "(" }', "lines[0].match.custom_id_regex: not a "
+                                                                          "regular expression"),
+        ('description = "x"\n[[lines]]\nstatus = 500', "x.toml: lines[0]: missing key 'match'"),
+        ('description = "x"\n[[faults]]\noperation = "batches.explode"', "faults[0].operation: unknown operation"),
+        ('description = "x"\n[[faults]]\noperation = "files.list"\neffect = "melt"', "faults[0].effect: unknown "
+                                                                                  "effect 'melt'"),
+        ('description = "x"\n[[faults]]\noperation = "files.list"\nprobability = 2', "faults[0].probability: must "
+                                                                                   "be between 0 and 1"),
+        ('description = "x"\n[outcome]\nstay = "sleeping"', "outcome.stay: expected one of"),
+        ("[phases]\nvalidating = 1", "x.toml: (top level): missing key 'description'"),
+        ("description = ", "x.toml: not valid TOML"),
+    ],
+)
+def test_bad_files_name_the_file_key_and_reason(text: str, reason: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        parse(text, "x", "x.toml")
+    assert reason in str(err.value)
+
+
+def test_a_bad_file_stops_the_server_with_one_line(tmp_path) -> None:
+    (tmp_path / "broken.toml").write_text('description = "x"\n[phases]\nvalidating = "later"\n')
+    result = CliRunner().invoke(cli.main, ["serve", "--scenarios-dir", str(tmp_path)])
+    assert result.exit_code == cli.STARTUP_FAILURE
+    assert result.output.strip().count("\n") == 0 and "broken.toml: phases.validating" in result.output
+    listing = CliRunner().invoke(cli.main, ["scenarios", "--dir", str(tmp_path)])
+    assert listing.exit_code == 1 and "broken.toml" in listing.output
+    unknown = CliRunner().invoke(cli.main, ["serve", "--scenario", "nope"])
+    assert unknown.exit_code == cli.STARTUP_FAILURE and "unknown scenario 'nope'" in unknown.output
+
+
+def test_selection_most_specific_first(server_factory, tmp_path) -> None:
+    (tmp_path / "mine.toml").write_text('description = "Mine."\n[outcome]\nstay = "validating"\n')
+    server = server_factory(scenario="validation_failed", scenarios_dir=str(tmp_path))
+    client = sdk(server)
+    assert httpx.get(f"{server.url}/_mockbatch/scenario").json()["name"] == "validation_failed"
+    by_server = start_batch(client, [chat_line(0)])
+    by_metadata = start_batch(client, [chat_line(0)], metadata={"mockbatch_scenario": "happy"})
+    by_header = start_batch(client, [chat_line(0)], extra_headers={"X-Mockbatch-Scenario": "mine"})
+    r = httpx.put(f"{server.url}/_mockbatch/scenario", json={"name": "happy"})
+    assert r.json() == {"name": "happy", "description": "Every batch completes quickly and every line succeeds."}
+    server.advance(30)
+    assert client.batches.retrieve(by_server.id).status == "failed"  # its plan was frozen at creation
+    assert client.batches.retrieve(by_metadata.id).status == "completed"
+    assert client.batches.retrieve(by_header.id).status == "validating"
+    with pytest.raises(openai.BadRequestError) as err:
+        start_batch(client, [chat_line(0)], metadata={"mockbatch_scenario": "nope"})
+    assert err.value.body["param"] == "metadata.mockbatch_scenario"
+    bad = httpx.put(f"{server.url}/_mockbatch/scenario", json={"name": "nope"})
+    assert bad.status_code == 400 and "Unknown scenario 'nope'" in bad.json()["error"]["message"]
+    server.reset()
+    assert httpx.get(f"{server.url}/_mockbatch/scenario").json()["name"] == "validation_failed"
+
+
+def test_happy_and_slow(server) -> None:
+    client = sdk(server)
+    httpx.put(f"{server.url}/_mockbatch/scenario", json={"name": "happy"})
+    b = start_batch(client, [chat_line(i) for i in range(10)])
+    server.advance(2.0)
+    assert client.batches.retrieve(b.id).status == "completed"
+    httpx.put(f"{server.url}/_mockbatch/scenario", json={"name": "slow"})
+    b = start_batch(client, [chat_line(i) for i in range(10)])
+    server.advance(29)
+    assert client.batches.retrieve(b.id).status == "validating"
+    server.advance(1 + 10 * 5)
+    assert client.batches.retrieve(b.id).status == "finalizing"
+    server.advance(120)
+    b = client.batches.retrieve(b.id)
+    assert b.status == "completed" and b.completed_at - b.created_at == 30 + 50 + 120
+
+
+@pytest.mark.parametrize("name", ["validation_failed", "token_limit_exceeded"])
+def test_validation_outcomes(server, name: str) -> None:
+    client = sdk(server)
+    b = start_batch(client, [chat_line(0)], metadata={"mockbatch_scenario": name})
+    b = run_to_end(server, client, b.id, step=1)
+    assert b.status == "failed" and b.errors is not None
+    expected = ScenarioBook().get(name).fail_errors
+    assert [e.model_dump() for e in b.errors.data] == [dict(e) for e in expected]
+    if name == "token_limit_exceeded":
+        assert b.errors.data[0].code == "token_limit_exceeded" and b.errors.data[0].line is None
+
+
+def test_all_lines_failed(server) -> None:
+    client = sdk(server)
+    b = start_batch(client, [chat_line(i) for i in range(6)], metadata={"mockbatch_scenario": "all_lines_failed"})
+    b = run_to_end(server, client, b.id)
+    assert b.status == "completed" and b.output_file_id is None
+    assert b.request_counts.model_dump() == {"total": 6, "completed": 0, "failed": 6}
+    errors = read_jsonl(client, b.error_file_id)
+    assert len(errors) == 6
+    for line in errors:
+        assert line["error"] is None and line["response"]["status_code"] == 500
+        assert line["response"]["body"] == {"error": {
+            "message": "The server had an error while processing your request. Sorry about that!",
+            "type": "server_error", "param": None, "code": None}}
+    assert b.usage.total_tokens == 0
+
+
+def test_partial_line_errors_agree_with_counts(server) -> None:
+    client = sdk(server)
+    lines = [chat_line(i) for i in range(40)] + [{**chat_line(99), "custom_id": "doc-long"}]
+    b = start_batch(client, lines, metadata={"mockbatch_scenario": "partial_line_errors"})
+    server.advance(3)
+    mid = client.batches.retrieve(b.id)
+    assert mid.status == "in_progress" and 0 < mid.request_counts.completed + mid.request_counts.failed < 41
+    b = run_to_end(server, client, b.id)
+    ok, failed = read_jsonl(client, b.output_file_id), read_jsonl(client, b.error_file_id)
+    assert b.request_counts.model_dump() == {"total": 41, "completed": len(ok), "failed": len(failed)}
+    by_id = {line["custom_id"]: line["response"] for line in failed}
+    assert by_id["doc-long"]["status_code"] == 400
+    assert by_id["doc-long"]["body"]["error"]["code"] == "context_length_exceeded"
+    assert by_id["request-4"]["status_code"] == 429  # the 5th request in input order
+    assert by_id["request-4"]["body"]["error"]["code"] == "rate_limit_exceeded"
+    assert any(r["status_code"] == 500 for r in by_id.values())  # the seeded 10%
+    assert all(line["response"]["status_code"] == 200 for line in ok)
+
+
+def test_expire_partial(server) -> None:
+    client = sdk(server)
+    b = start_batch(client, [chat_line(i) for i in range(10)], metadata={"mockbatch_scenario": "expire_partial"})
+    b = run_to_end(server, client, b.id)
+    assert b.status == "expired" and b.request_counts.model_dump() == {"total": 10, "completed": 5, "failed": 0}
+    assert len(read_jsonl(client, b.output_file_id)) == 5
+    assert {line["error"]["code"] for line in read_jsonl(client, b.error_file_id)} == {"batch_expired"}
+
+
+def test_cancel_midway_and_cancel_slow(server) -> None:
+    client = sdk(server)
+    b = start_batch(client, [chat_line(i) for i in range(10)], metadata={"mockbatch_scenario": "cancel_midway"})
+    b = run_to_end(server, client, b.id, step=1)
+    assert b.status == "cancelled" and b.cancelling_at == b.in_progress_at + 5 * 0.5 // 1
+    assert b.request_counts.completed == 5 and len(read_jsonl(client, b.error_file_id)) == 5
+
+    slow = start_batch(client, [chat_line(i) for i in range(10)], metadata={"mockbatch_scenario": "cancel_slow"})
+    server.advance(6)
+    assert client.batches.cancel(slow.id).status == "cancelling"
+    server.advance(599)
+    assert client.batches.retrieve(slow.id).status == "cancelling"
+    server.advance(1)
+    done = client.batches.retrieve(slow.id)
+    assert done.status == "cancelled" and done.cancelled_at - done.cancelling_at == 600
+
+
+def test_finalizing_long(server) -> None:
+    client = sdk(server)
+    b = start_batch(client, [chat_line(0)], metadata={"mockbatch_scenario": "finalizing_long"})
+    server.advance(60)
+    assert client.batches.retrieve(b.id).status == "finalizing"
+    server.advance(1800)
+    b = client.batches.retrieve(b.id)
+    assert b.status == "completed" and b.completed_at - b.finalizing_at == 1800
+
+
+def test_poll_driven_needs_no_clock(server) -> None:
+    client = sdk(server)
+    b = start_batch(client, [chat_line(i) for i in range(9)], metadata={"mockbatch_scenario": "poll_driven"})
+    seen = [(x.status, x.request_counts.completed) for x in (client.batches.retrieve(b.id) for _ in range(6))]
+    assert seen == [("in_progress", 0), ("in_progress", 3), ("in_progress", 6), ("finalizing", 9),
+                    ("completed", 9), ("completed", 9)]
+    assert server.now() == 1_750_000_000  # no clock moved
+
+
+def test_manual_transitions(server_factory, tmp_path) -> None:
+    (tmp_path / "hold.toml").write_text('description = "Hold."\n[phases]\nvalidating = "manual"\n'
+                                        'in_progress = "manual"\nfinalizing = "manual"\n')
+    server = server_factory(scenarios_dir=str(tmp_path), scenario="hold")
+    client = sdk(server)
+    b = start_batch(client, [chat_line(i) for i in range(4)])
+    server.advance(10_000)
+    assert client.batches.retrieve(b.id).status == "validating"
+    move = lambda to: httpx.post(f"{server.url}/_mockbatch/batches/{b.id}/transition", json={"to": to})  # noqa: E731
+    assert move("completed").status_code == 409
+    assert move("sideways").status_code == 400
+    for status in ("in_progress", "finalizing", "completed"):
+        r = move(status)
+        assert r.status_code == 200 and r.json()["status"] == status
+    assert len(read_jsonl(client, client.batches.retrieve(b.id).output_file_id)) == 4
+
+
+def test_file_not_visible(server) -> None:
+    client = sdk(server)
+    httpx.put(f"{server.url}/_mockbatch/scenario", json={"name": "file_not_visible"})
+    f = upload(client, [chat_line(0)])
+    with pytest.raises(openai.BadRequestError) as err:
+        client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert err.value.body == {"message": f"Cannot find file {f.id}, or project proj_mockbatch does not have access "
+                                         "to it.", "type": "invalid_request_error", "param": "file_id", "code": None}
+    server.advance(5)
+    assert client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+
+
+def test_sdk_retries_a_429_with_retry_after_ms(server) -> None:
+    client = sdk(server, max_retries=2)
+    httpx.put(f"{server.url}/_mockbatch/scenario", json={"name": "create_429"})
+    f = upload(client, [chat_line(0)])
+    httpx.delete(f"{server.url}/_mockbatch/requests")
+    started = time.monotonic()
+    batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert time.monotonic() - started < 2  # retry-after-ms: 10 was honoured, not the 1 s retry-after
+    attempts = [e for e in journal(server) if e["operation"] == "batches.create"]
+    assert [(e["status"], e["retry_count"], e["fault"]) for e in attempts] == [
+        (429, 0, "create-429"), (429, 1, "create-429"), (200, 2, None)]
+    assert attempts[-1]["batch_id"] == batch.id and attempts[-1]["file_id"] == f.id
+    assert all(e["tenant"] == "sk-test" and e["method"] == "POST" and e["path"] == "/v1/batches" for e in attempts)
+    assert set(attempts[0]) == {"time", "tenant", "method", "path", "operation", "status", "retry_count", "fault",
+                                "batch_id", "file_id"}
+
+
+def test_sdk_gives_up_after_max_retries_on_500s(server_factory, tmp_path) -> None:
+    (tmp_path / "down.toml").write_text('description = "Down."\n[[faults]]\noperation = "batches.list"\n'
+                                        'status = 500\nheaders = { "retry-after-ms" = "5" }\n')
+    server = server_factory(scenarios_dir=str(tmp_path), scenario="down")
+    with pytest.raises(openai.InternalServerError):
+        sdk(server, max_retries=3).batches.list()
+    assert [e["retry_count"] for e in journal(server)] == [0, 1, 2, 3]
+
+
+def test_sdk_does_not_retry_when_told_not_to(server_factory, tmp_path) -> None:
+    (tmp_path / "final.toml").write_text(
+        'description = "No retry."\n[[faults]]\noperation = "files.list"\nstatus = 503\n'
+        'headers = { "x-should-retry" = "false" }\n')
+    server = server_factory(scenarios_dir=str(tmp_path), scenario="final")
+    with pytest.raises(openai.InternalServerError):
+        sdk(server, max_retries=3).files.list()
+    assert len(journal(server)) == 1
+
+
+def test_injected_delay_trips_the_client_timeout(server_factory, tmp_path) -> None:
+    (tmp_path / "lag.toml").write_text('description = "Lag."\n[[faults]]\noperation = "batches.list"\n'
+                                       'effect = "delay"\ndelay = { min = 1.0, max = 1.5 }\ntimes = 1\n')
+    server = server_factory(scenarios_dir=str(tmp_path), scenario="lag")
+    with pytest.raises(openai.APITimeoutError):
+        sdk(server, timeout=0.3).batches.list()
+    assert sdk(server, timeout=5).batches.list().data == []  # only the first match is delayed
+
+
+def test_retrieve_flaky_is_survived_by_retries(server) -> None:
+    client = sdk(server, max_retries=5)
+    b = start_batch(client, [chat_line(i) for i in range(3)], metadata={"mockbatch_scenario": "happy"})
+    httpx.put(f"{server.url}/_mockbatch/scenario", json={"name": "retrieve_flaky"})
+    for _ in range(8):
+        server.advance(1)
+        b = client.batches.retrieve(b.id)
+    assert b.status == "completed"
+    faults = [e["fault"] for e in journal(server) if e["operation"] == "batches.retrieve"]
+    assert faults[1:3] == ["retrieve-500", "retrieve-500"]
+
+
+def test_download_reset_then_retry(server) -> None:
+    client = sdk(server)
+    b = start_batch(client, [chat_line(i) for i in range(10)])
+    server.advance(60)
+    b = client.batches.retrieve(b.id)
+    httpx.put(f"{server.url}/_mockbatch/scenario", json={"name": "download_reset"})
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{server.base_url}/files/{b.output_file_id}/content", headers={"authorization": "Bearer sk-test"})
+    full = client.files.content(b.output_file_id).content
+    assert len(full.splitlines()) == 10
+    assert sdk(server, max_retries=2).files.content(b.output_file_id).content == full
+
+
+@pytest.mark.parametrize(
+    ("effect", "extra", "error"),
+    [
+        ("reset", "", openai.APIConnectionError),
+        ("empty", "", openai.APIResponseValidationError),
+        ("malformed", "", openai.APIResponseValidationError),
+    ],
+)
+def test_transport_faults(server_factory, tmp_path, effect: str, extra: str, error: type) -> None:
+    (tmp_path / "f.toml").write_text(f'description = "F."\n[[faults]]\noperation = "batches.list"\n'
+                                     f'effect = "{effect}"\ntimes = 1\n{extra}')
+    server = server_factory(scenarios_dir=str(tmp_path), scenario="f")
+    with pytest.raises((error, ValueError)):
+        sdk(server).batches.list()
+    assert sdk(server).batches.list().data == []
+
+
+def test_dribbled_download_arrives_whole(server_factory, tmp_path) -> None:
+    (tmp_path / "drip.toml").write_text('description = "Drip."\n[[faults]]\noperation = "files.content"\n'
+                                        'effect = "dribble"\nbytes = 64\ninterval = 0.01\n')
+    server = server_factory(scenarios_dir=str(tmp_path), scenario="drip")
+    client = sdk(server)
+    f = upload(client, [chat_line(i) for i in range(5)])
+    started = time.monotonic()
+    content = client.files.content(f.id).content
+    assert len(content) == f.bytes and time.monotonic() - started >= 0.01 * (f.bytes // 64 - 1)
+
+
+def test_stale_list(server_factory, tmp_path) -> None:
+    (tmp_path / "stale.toml").write_text('description = "Stale."\n[[faults]]\noperation = "batches.list"\n'
+                                         'effect = "stale_list"\nseconds = 30\n')
+    server = server_factory(scenarios_dir=str(tmp_path), scenario="stale")
+    client = sdk(server)
+    b = start_batch(client, [chat_line(0)])
+    server.advance(10)
+    assert client.batches.retrieve(b.id).status == "completed"
+    assert client.batches.list().data[0].status == "validating"  # the list lags 30 s behind
+    server.advance(30)
+    assert client.batches.list().data[0].status == "completed"
+
+
+def test_journal_can_be_cleared(server) -> None:
+    client = sdk(server)
+    client.batches.list()
+    assert journal(server)[0]["operation"] == "batches.list"
+    assert httpx.delete(f"{server.url}/_mockbatch/requests").json() == {"data": []}
+    assert journal(server) == []
