@@ -9,13 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mockbatch.catalog import CHAT, EMBEDDINGS
-from mockbatch.generators import chat, embeddings
+from mockbatch.catalog import (
+    CHAT,
+    COMPLETIONS,
+    EMBEDDINGS,
+    IMAGES_EDITS,
+    IMAGES_GENERATIONS,
+    MODERATIONS,
+    RESPONSES,
+    VIDEOS,
+)
+from mockbatch.generators import chat, completions, embeddings, images, moderations, responses, videos
 from mockbatch.generators.base import Generated, LineContext, Usage
 
 __all__ = ["GENERATORS", "Generated", "LineContext", "Usage"]
 
 GENERATORS: dict[str, Callable[[dict, LineContext], Generated]] = {
     CHAT: chat.generate,
+    RESPONSES: responses.generate,
     EMBEDDINGS: embeddings.generate,
+    COMPLETIONS: completions.generate,
+    MODERATIONS: moderations.generate,
+    IMAGES_GENERATIONS: images.generate,
+    IMAGES_EDITS: images.generate,
+    VIDEOS: videos.generate,
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from mockbatch import catalog, ids
 
 # Faker's English lorem words; sampled with the line's own seeded generator (fast and reproducible).
 WORDS: tuple[str, ...] = tuple(_Lorem.word_list)
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,10 @@ class LineContext:
         self.model = model
 
     def hex(self, n: int) -> str:
-        return "%0*x" % (n, self.rng.getrandbits(4 * n))
+        return f"{self.rng.getrandbits(4 * n):0{n}x}"
 
     def base62(self, n: int) -> str:
-        return ids.base62(self.rng.getrandbits(6 * n).to_bytes(math.ceil(6 * n / 8) + 1, "big"), n)
+        return "".join(self.rng.choices(_BASE62, k=n))
 
 
 def canonical(body: Any) -> str:
@@ -95,3 +95,111 @@ def paragraph(rng: random.Random, words: int) -> str:
 
 def truncate_to_tokens(text: str, tokens: int) -> str:
     return text[: max(0, tokens) * 4]
+
+
+# -- shared by the text endpoints ------------------------------------------------------------------
+#
+# Token counts are estimates, the same for the same request on every run:
+#   * text: one token per four characters, rounded up (`estimate_tokens`);
+#   * a chat message or Responses input item: its text plus 4 tokens of framing, plus 3 per request;
+#   * an image part: 85 tokens with `detail: "low"`, else 765; other non-text parts: 0;
+#   * tool definitions and a response format's JSON schema: the tokens of their compact JSON;
+#   * output: the tokens of the visible text (or tool call name + arguments), plus reasoning tokens
+#     for reasoning models, drawn from a range set by the reasoning effort (REASONING_EFFORT).
+
+IMAGE_TOKENS_LOW = 85
+IMAGE_TOKENS = 765
+
+# Reasoning tokens drawn per answer, by effort (reasoning models only).
+REASONING_EFFORT: dict[str, tuple[int, int]] = {
+    "none": (0, 0),
+    "minimal": (0, 64),
+    "low": (64, 256),
+    "medium": (192, 768),
+    "high": (512, 2048),
+    "xhigh": (1024, 4096),
+}
+DEFAULT_EFFORT = "medium"
+
+# A fixed pool of sentences, built once from the same lorem words: an answer is a seeded pick of a
+# few of them, which costs one random call instead of one per word.
+_pool_rng = random.Random(20240601)
+SENTENCES: tuple[str, ...] = tuple(sentence(_pool_rng, _pool_rng.randint(5, 14)) for _ in range(4096))
+del _pool_rng
+
+
+def text(rng: random.Random, low: int = 2, high: int = 6) -> str:
+    """A paragraph of `low`..`high` sentences."""
+    return " ".join(rng.choices(SENTENCES, k=rng.randint(low, high)))
+
+
+def part_tokens(part: Any) -> int:
+    """Tokens of one content part (a string or a typed part of a chat message or Responses input)."""
+    if isinstance(part, str):
+        return estimate_tokens(part)
+    if not isinstance(part, dict):
+        return 0
+    kind = part.get("type")
+    if kind in ("image_url", "input_image"):
+        image = part.get("image_url")
+        detail = image.get("detail") if isinstance(image, dict) else part.get("detail")
+        return IMAGE_TOKENS_LOW if detail == "low" else IMAGE_TOKENS
+    value = part.get("text")
+    if value is None and kind in ("refusal",):
+        value = part.get("refusal")
+    return estimate_tokens(value) if isinstance(value, str) else 0
+
+
+def content_tokens(content: Any) -> int:
+    if isinstance(content, list):
+        return sum(part_tokens(p) for p in content)
+    return part_tokens(content)
+
+
+def json_tokens(value: Any) -> int:
+    """Tokens of a value as compact JSON (tool definitions, schemas)."""
+    if value is None:
+        return 0
+    return estimate_tokens(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def reasoning_tokens(rng: random.Random, model: catalog.Model, effort: Any) -> int:
+    if not model.reasoning:
+        return 0
+    low, high = REASONING_EFFORT.get(effort if isinstance(effort, str) else DEFAULT_EFFORT,
+                                     REASONING_EFFORT[DEFAULT_EFFORT])
+    return rng.randint(low, high) if high else 0
+
+
+def positive_int(value: Any) -> int | None:
+    """An integer request parameter (not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+_fingerprints: dict[str, str] = {}
+
+
+def fingerprint(model: catalog.Model) -> str:
+    """`fp_` + 10 hex: fixed per model, as a deployment's fingerprint is."""
+    fp = _fingerprints.get(model.snapshot)
+    if fp is None:
+        fp = _fingerprints[model.snapshot] = "fp_" + ids.digest("fingerprint", model.snapshot, size=5).hex()
+    return fp
+
+
+class ItemIds:
+    """Ids in the Responses style, `<prefix>_` + 50 hex: a part shared by one response and its items, the
+    creation time in hex, then a per-item part with the `8191` marker seen in real ids."""
+
+    def __init__(self, ctx: LineContext) -> None:
+        self.ctx = ctx
+        self.shared = ctx.hex(18) + f"{ctx.created & 0xFFFFFFFF:08x}"
+
+    def __call__(self, prefix: str) -> str:
+        return f"{prefix}_{self.shared}{self.ctx.hex(4)}8191{self.ctx.hex(16)}"
+
+
+def error_body(message: str, param: str | None, code: str | None,
+               kind: str = "invalid_request_error") -> dict[str, Any]:
+    """The body of a per-request error (written to the batch's error file with its status code)."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}

@@ -1,47 +1,166 @@
-"""/v1/chat/completions: a `chat.completion` object."""
+"""/v1/chat/completions: a `chat.completion` object.
+
+Follows `n`, `max_completion_tokens`/`max_tokens` (text cut, `finish_reason: "length"`; for reasoning
+models the limit covers reasoning first, so a small limit leaves an empty answer, as it really does),
+`stop`, `response_format` (`json_object`: a JSON object; `json_schema`: an instance of the schema),
+`tools`/`tool_choice`/`parallel_tool_calls` (and the deprecated `functions`/`function_call`),
+`logprobs`/`top_logprobs`, `reasoning_effort` and `service_tier`. Reasoning models refuse
+`max_tokens` with the real 400 error.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from mockbatch.generators import logprobs, schema, tools
 from mockbatch.generators.base import (
+    WORDS,
     Generated,
     LineContext,
     Usage,
-    content_text,
+    content_tokens,
+    error_body,
     estimate_tokens,
-    paragraph,
-    truncate_to_tokens,
+    fingerprint,
+    json_tokens,
+    positive_int,
+    reasoning_tokens,
+    text,
 )
 
+SERVICE_TIERS = ("default", "flex", "priority", "scale")
 
-def prompt_tokens(messages: Any) -> int:
-    if not isinstance(messages, list):
-        return 0
-    # Each message costs a few tokens of framing on top of its text, as with the real tokenizer.
-    return 3 + sum(4 + estimate_tokens(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """Messages (text plus 4 tokens each, plus 3), tool definitions and any response schema."""
+    messages = body.get("messages")
+    total = 3
+    for m in messages if isinstance(messages, list) else []:
+        if isinstance(m, dict):
+            total += 4 + content_tokens(m.get("content")) + json_tokens(m.get("tool_calls"))
+    total += json_tokens(body.get("tools")) + json_tokens(body.get("functions"))
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        total += json_tokens(fmt.get("json_schema"))
+    return total
+
+
+def answer(rng: Any, fmt: Any) -> str:
+    """The visible answer: prose, a JSON object, or an instance of the requested schema."""
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "json_schema":
+        spec = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else {}
+        target = spec.get("schema", {"type": "object"})
+        return json.dumps(schema.instance(target, rng), separators=(",", ":"), ensure_ascii=False)
+    if kind == "json_object":
+        return json.dumps(json_object(rng), separators=(",", ":"), ensure_ascii=False)
+    return text(rng)
+
+
+def json_object(rng: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for word in rng.sample(WORDS, rng.randint(2, 5)):
+        roll = rng.random()
+        out[word] = text(rng, 1, 1) if roll < 0.5 else rng.randint(0, 1000) if roll < 0.8 else roll < 0.9
+    return out
+
+
+def cut_at_stop(content: str, stop: Any) -> str:
+    """The text before the first stop sequence (the sequence itself is not returned)."""
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    for s in stops:
+        at = content.find(s) if isinstance(s, str) and s else -1
+        if at >= 0:
+            content = content[:at]
+    return content
+
+
+def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
+    if ctx.model.reasoning and body.get("max_tokens") is not None:
+        return error_body("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                          "Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
+    return None
 
 
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
+    problem = check(body, ctx)
+    if problem is not None:
+        return Generated(problem, Usage(), 400)
     rng = ctx.rng
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    n = body.get("n") if isinstance(body.get("n"), int) and body.get("n", 0) > 0 else 1
+    limit = positive_int(body.get("max_completion_tokens"))
+    if limit is None:
+        limit = positive_int(body.get("max_tokens"))
+    n = max(positive_int(body.get("n")) or 1, 1)
+    legacy = not body.get("tools") and bool(body.get("functions"))
+    if legacy:
+        available = tools.from_chat_functions(body.get("functions"))
+        legacy_choice = body.get("function_call")
+        choice: Any = {"name": legacy_choice["name"]} if isinstance(legacy_choice, dict) else legacy_choice
+        parallel = False
+    else:
+        available = tools.from_chat(body.get("tools"))
+        choice = body.get("tool_choice")
+        parallel = body.get("parallel_tool_calls") is not False
+    want_logprobs = body.get("logprobs") is True
+    top = min(positive_int(body.get("top_logprobs")) or 0, 20)
+    effort = body.get("reasoning_effort")
     choices = []
-    output = 0
+    visible_total = reasoning_total = 0
     for index in range(n):
-        text = paragraph(rng, rng.randint(8, 40))
+        reasoning = reasoning_tokens(rng, ctx.model, effort)
+        budget = limit
+        if budget is not None:
+            reasoning = min(reasoning, budget)
+            budget -= reasoning
+        message: dict[str, Any] = {"role": "assistant", "content": None}
         finish = "stop"
-        if isinstance(limit, int) and limit >= 0 and estimate_tokens(text) > limit:
-            text, finish = truncate_to_tokens(text, limit), "length"
-        output += estimate_tokens(text)
+        calls = tools.choose(rng, available, choice, parallel)
+        content: str | None = None
+        if calls:
+            finish = "function_call" if legacy else "tool_calls"
+            made = []
+            for tool in calls:
+                args = tools.arguments(rng, tool)
+                cost = estimate_tokens(tool.name) + estimate_tokens(args)
+                if budget is not None and cost > budget:
+                    args, finish = args[:max(budget - estimate_tokens(tool.name), 0) * 4], "length"
+                    cost = estimate_tokens(tool.name) + estimate_tokens(args)
+                visible_total += cost
+                if budget is not None:
+                    budget -= cost
+                made.append((tool, args))
+                if finish == "length":
+                    break
+            if legacy:
+                tool, args = made[0]
+                message["function_call"] = {"name": tool.name, "arguments": args}
+            else:
+                message["tool_calls"] = [
+                    {"id": "call_" + ctx.base62(24), "type": "custom", "custom": {"name": t.name, "input": a}}
+                    if t.kind == "custom" else
+                    {"id": "call_" + ctx.base62(24), "type": "function", "function": {"name": t.name, "arguments": a}}
+                    for t, a in made
+                ]
+        else:
+            content = cut_at_stop(answer(rng, body.get("response_format")), body.get("stop"))
+            if budget is not None and estimate_tokens(content) > budget:
+                content, finish = content[:budget * 4], "length"
+            visible_total += estimate_tokens(content)
+            message["content"] = content
+        message["refusal"] = None
+        message["annotations"] = []
         choices.append({
             "index": index,
-            "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
-            "logprobs": None,
+            "message": message,
+            "logprobs": {"content": logprobs.chat(rng, content, top) if content is not None else None,
+                         "refusal": None} if want_logprobs else None,
             "finish_reason": finish,
         })
-    reasoning = rng.randint(64, 512) if ctx.model.reasoning else 0
-    usage = Usage(input=prompt_tokens(body.get("messages")), output=output + reasoning, reasoning=reasoning)
+        reasoning_total += reasoning
+    prompt = prompt_tokens(body)
+    output = visible_total + reasoning_total
+    tier = body.get("service_tier")
     return Generated({
         "id": "chatcmpl-" + ctx.base62(29),
         "object": "chat.completion",
@@ -49,13 +168,13 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         "model": ctx.model.snapshot,
         "choices": choices,
         "usage": {
-            "prompt_tokens": usage.input,
-            "completion_tokens": usage.output,
-            "total_tokens": usage.input + usage.output,
+            "prompt_tokens": prompt,
+            "completion_tokens": output,
+            "total_tokens": prompt + output,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
+            "completion_tokens_details": {"reasoning_tokens": reasoning_total, "audio_tokens": 0,
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
         },
-        "service_tier": "default",
-        "system_fingerprint": "fp_" + ctx.hex(10),
-    }, usage)
+        "service_tier": tier if tier in SERVICE_TIERS else "default",
+        "system_fingerprint": fingerprint(ctx.model),
+    }, Usage(input=prompt, output=output, reasoning=reasoning_total))

@@ -1,0 +1,66 @@
+"""/v1/completions: a legacy `text_completion` object.
+
+`prompt` may be a string, a list of strings, a token array or a list of token arrays; each prompt gets
+`n` choices, indexed prompt by prompt. `max_tokens` defaults to 16, as it does for real, so long
+answers stop with `finish_reason: "length"`. Also follows `echo` (the prompt text is prepended),
+`stop` and `logprobs` (tokens, their log probabilities, the top alternatives
+and text offsets).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mockbatch.generators import logprobs
+from mockbatch.generators.base import Generated, LineContext, Usage, estimate_tokens, positive_int, text
+from mockbatch.generators.chat import cut_at_stop
+
+DEFAULT_MAX_TOKENS = 16
+
+
+def prompts(value: Any) -> list[Any]:
+    """A string, a list of strings, a token array, or a list of token arrays -> the list of prompts."""
+    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+        return [value]
+    if isinstance(value, list):
+        return value or [""]
+    return [value]
+
+
+def prompt_tokens(prompt: Any) -> int:
+    return len(prompt) if isinstance(prompt, list) else estimate_tokens(prompt if isinstance(prompt, str) else "")
+
+
+def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
+    rng = ctx.rng
+    limit = positive_int(body.get("max_tokens"))
+    limit = DEFAULT_MAX_TOKENS if limit is None else limit
+    n = max(positive_int(body.get("n")) or 1, 1)
+    want = positive_int(body.get("logprobs"))
+    echo = body.get("echo") is True
+    choices = []
+    prompt_total = completion_total = 0
+    for prompt in prompts(body.get("prompt")):
+        prompt_total += prompt_tokens(prompt)
+        for _ in range(n):
+            answer = " " + cut_at_stop(text(rng), body.get("stop"))
+            finish = "stop"
+            if estimate_tokens(answer) > limit:
+                answer, finish = answer[:limit * 4], "length"
+            completion_total += estimate_tokens(answer)
+            head = prompt if echo and isinstance(prompt, str) else ""
+            choices.append({
+                "text": head + answer,
+                "index": len(choices),
+                "logprobs": logprobs.completion(rng, answer, want, len(head)) if want is not None else None,
+                "finish_reason": finish,
+            })
+    return Generated({
+        "id": "cmpl-" + ctx.base62(29),
+        "object": "text_completion",
+        "created": ctx.created,
+        "model": ctx.model.snapshot,
+        "choices": choices,
+        "usage": {"prompt_tokens": prompt_total, "completion_tokens": completion_total,
+                  "total_tokens": prompt_total + completion_total},
+    }, Usage(input=prompt_total, output=completion_total))

@@ -1,0 +1,267 @@
+"""/v1/responses: a `response` object, field for field as the real Batch API writes it.
+
+Follows `input` (a string or a list of items), `instructions`, `prompt` (a stored prompt's variables
+appear in the answer), `text.format` (`json_object`, or `json_schema`: an instance of the schema),
+`tools`/`tool_choice`/`parallel_tool_calls`/`max_tool_calls` (`function_call` and `custom_tool_call`
+items), `reasoning` (reasoning models add a `reasoning` item, with a summary when one is asked for,
+and report `reasoning_tokens`), `max_output_tokens` (reasoning spends it first; running out gives
+`status: "incomplete"` with `incomplete_details.reason: "max_output_tokens"`), `include` with
+`message.output_text.logprobs` and `top_logprobs`; the request's settings are echoed back. A
+`max_output_tokens` below 16, or `reasoning` for a model without it, gets the real 400 error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mockbatch.generators import logprobs, schema, tools
+from mockbatch.generators.base import (
+    SENTENCES,
+    Generated,
+    ItemIds,
+    LineContext,
+    Usage,
+    content_tokens,
+    error_body,
+    estimate_tokens,
+    json_tokens,
+    part_tokens,
+    positive_int,
+    reasoning_tokens,
+    text,
+)
+from mockbatch.generators.chat import SERVICE_TIERS, json_object
+
+MIN_OUTPUT_TOKENS = 16
+PROMPT_TEMPLATE_TOKENS = 16  # a stored prompt's own text is unknown here; it is counted as this many tokens
+LOGPROBS = "message.output_text.logprobs"
+
+
+def item_tokens(item: Any) -> int:
+    """An input item: its text plus 4 tokens of framing."""
+    if isinstance(item, str):
+        return 4 + estimate_tokens(item)
+    if not isinstance(item, dict):
+        return 0
+    kind = item.get("type", "message")
+    if kind == "message" or "role" in item:
+        return 4 + content_tokens(item.get("content"))
+    if kind in ("function_call", "custom_tool_call"):
+        return 4 + estimate_tokens(str(item.get("name", ""))) + estimate_tokens(
+            str(item.get("arguments", item.get("input", ""))))
+    if kind in ("function_call_output", "custom_tool_call_output"):
+        return 4 + content_tokens(item.get("output"))
+    return 4
+
+
+def input_tokens(body: dict[str, Any]) -> int:
+    value = body.get("input")
+    total = 3 + sum(item_tokens(i) for i in (value if isinstance(value, list) else [value] if value else []))
+    instructions = body.get("instructions")
+    if isinstance(instructions, list):
+        total += sum(item_tokens(i) for i in instructions)
+    elif isinstance(instructions, str):
+        total += item_tokens(instructions)
+    prompt = body.get("prompt")
+    if isinstance(prompt, dict):
+        variables = prompt.get("variables")
+        total += PROMPT_TEMPLATE_TOKENS + sum(
+            part_tokens(v) for v in (variables.values() if isinstance(variables, dict) else []))
+    total += json_tokens(body.get("tools"))
+    fmt = _format(body)
+    if fmt.get("type") == "json_schema":
+        total += json_tokens(fmt.get("schema"))
+    return total
+
+
+def _format(body: dict[str, Any]) -> dict[str, Any]:
+    config = body.get("text")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    return fmt if isinstance(fmt, dict) else {"type": "text"}
+
+
+def _echo_format(fmt: dict[str, Any]) -> dict[str, Any]:
+    if fmt.get("type") != "json_schema":
+        return fmt
+    return {"type": "json_schema", "description": fmt.get("description"), "name": fmt.get("name"),
+            "schema": fmt.get("schema"), "strict": fmt.get("strict", False)}
+
+
+def _echo_tool(tool: Any) -> Any:
+    if isinstance(tool, dict) and tool.get("type") == "function":
+        return {"type": "function", "description": tool.get("description"), "name": tool.get("name"),
+                "parameters": tool.get("parameters"), "strict": tool.get("strict", True)}
+    return tool
+
+
+def variable_texts(prompt: Any) -> list[str]:
+    """The text of a stored prompt's variables (strings and `input_text` parts)."""
+    variables = prompt.get("variables") if isinstance(prompt, dict) else None
+    out = []
+    for value in variables.values() if isinstance(variables, dict) else []:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict) and isinstance(value.get("text"), str):
+            out.append(value["text"])
+    return [v for v in out if v]
+
+
+def answer(rng: Any, body: dict[str, Any]) -> str:
+    fmt = _format(body)
+    if fmt.get("type") == "json_schema":
+        target = fmt.get("schema", {"type": "object"})
+        return json.dumps(schema.instance(target, rng), separators=(",", ":"), ensure_ascii=False)
+    if fmt.get("type") == "json_object":
+        return json.dumps(json_object(rng), separators=(",", ":"), ensure_ascii=False)
+    values = variable_texts(body.get("prompt"))
+    if not values:
+        return text(rng)
+    sentences = rng.choices(SENTENCES, k=rng.randint(2, 5))
+    for value in values:
+        sentences.insert(rng.randint(0, len(sentences)), value)
+    return " ".join(sentences)
+
+
+def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
+    limit = positive_int(body.get("max_output_tokens"))
+    if limit is not None and limit < MIN_OUTPUT_TOKENS:
+        return error_body(f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
+                          f"{MIN_OUTPUT_TOKENS}, but got {limit} instead.", "max_output_tokens",
+                          "integer_below_min_value")
+    reasoning = body.get("reasoning")
+    if not ctx.model.reasoning and isinstance(reasoning, dict) and reasoning.get("effort") is not None:
+        return error_body("Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+                          "reasoning.effort", "unsupported_parameter")
+    return None
+
+
+def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
+    problem = check(body, ctx)
+    if problem is not None:
+        return Generated(problem, Usage(), 400)
+    rng = ctx.rng
+    model = ctx.model
+    limit = positive_int(body.get("max_output_tokens"))
+    reasoning_cfg = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    effort = reasoning_cfg.get("effort") or ("medium" if model.reasoning else None)
+    summary = reasoning_cfg.get("summary") or reasoning_cfg.get("generate_summary")
+    available = tools.from_responses(body.get("tools"))
+    choice = body.get("tool_choice", "auto")
+    parallel = body.get("parallel_tool_calls") is not False
+    max_calls = positive_int(body.get("max_tool_calls"))
+    include = body.get("include") if isinstance(body.get("include"), list) else []
+    top = min(positive_int(body.get("top_logprobs")) or 0, 20)
+
+    new_id = ItemIds(ctx)
+    resp_id = new_id("resp")
+    output: list[dict[str, Any]] = []
+    budget = limit
+    incomplete = False
+    reasoning = reasoning_tokens(rng, model, effort)
+    if budget is not None:
+        reasoning = min(reasoning, budget)
+        budget -= reasoning
+    if model.reasoning and effort != "none":
+        item: dict[str, Any] = {"id": new_id("rs"), "type": "reasoning", "summary": []}
+        if summary in ("auto", "concise", "detailed"):
+            item["summary"] = [{"type": "summary_text", "text": text(rng, 1, 3)}]
+        output.append(item)
+    visible = 0
+    calls = tools.choose(rng, available, choice, parallel)
+    if max_calls is not None:
+        calls = calls[:max_calls]
+    if budget == 0:
+        incomplete = True
+    elif calls:
+        for tool in calls:
+            args = tools.arguments(rng, tool)
+            status = "completed"
+            cost = estimate_tokens(tool.name) + estimate_tokens(args)
+            if budget is not None and cost > budget:
+                args = args[:max(budget - estimate_tokens(tool.name), 0) * 4]
+                status, incomplete = "incomplete", True
+                cost = estimate_tokens(tool.name) + estimate_tokens(args)
+            visible += cost
+            if budget is not None:
+                budget -= cost
+            call_item_id = new_id("fc" if tool.kind == "function" else "ctc")
+            call_id = "call_" + ctx.base62(24)
+            if tool.kind == "custom":
+                output.append({"id": call_item_id, "type": "custom_tool_call", "status": status,
+                               "call_id": call_id, "input": args, "name": tool.name})
+            else:
+                output.append({"id": call_item_id, "type": "function_call", "status": status,
+                               "arguments": args, "call_id": call_id, "name": tool.name})
+            if incomplete:
+                break
+    else:
+        answer_text = answer(rng, body)
+        if budget is not None and estimate_tokens(answer_text) > budget:
+            answer_text, incomplete = answer_text[:budget * 4], True
+        visible = estimate_tokens(answer_text)
+        output.append({
+            "id": new_id("msg"),
+            "type": "message",
+            "status": "incomplete" if incomplete else "completed",
+            "content": [{"type": "output_text", "annotations": [],
+                         "logprobs": logprobs.chat(rng, answer_text, top) if LOGPROBS in include else [],
+                         "text": answer_text}],
+            "role": "assistant",
+        })
+
+    prompt_tokens = input_tokens(body)
+    output_tokens = visible + reasoning
+    config = body.get("text") if isinstance(body.get("text"), dict) else {}
+    tier = body.get("service_tier")
+    response: dict[str, Any] = {
+        "id": resp_id,
+        "object": "response",
+        "created_at": ctx.created,
+        "status": "incomplete" if incomplete else "completed",
+        "background": body.get("background") is True,
+        "billing": {"payer": "developer"},
+        "completed_at": None if incomplete else ctx.created,
+        "error": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": limit,
+        "max_tool_calls": max_calls,
+        "model": model.snapshot,
+        "output": output,
+        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
+        "previous_response_id": body.get("previous_response_id"),
+    }
+    prompt = body.get("prompt")
+    if isinstance(prompt, dict):
+        response["prompt"] = {"id": prompt.get("id"), "variables": prompt.get("variables"),
+                              "version": prompt.get("version")}
+    response.update({
+        "prompt_cache_key": body.get("prompt_cache_key"),
+        "prompt_cache_retention": body.get("prompt_cache_retention"),
+        "reasoning": {"effort": effort, "summary": summary},
+        "safety_identifier": body.get("safety_identifier"),
+        "service_tier": tier if tier in SERVICE_TIERS else "default",
+        "store": body.get("store") is not False,
+        "temperature": _float(body.get("temperature"), 1.0),
+        "text": {"format": _echo_format(_format(body)), "verbosity": config.get("verbosity") or "medium"},
+        "tool_choice": choice,
+        "tools": [_echo_tool(t) for t in body.get("tools") or []],
+        "top_logprobs": top,
+        "top_p": _float(body.get("top_p"), 1.0),
+        "truncation": body.get("truncation") or "disabled",
+        "usage": {
+            "input_tokens": prompt_tokens,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": prompt_tokens + output_tokens,
+        },
+        "user": body.get("user"),
+        "metadata": body.get("metadata") or {},
+    })
+    return Generated(response, Usage(input=prompt_tokens, output=output_tokens, reasoning=reasoning))
+
+
+def _float(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
