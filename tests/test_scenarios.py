@@ -3,6 +3,7 @@ outcomes, line rules, API faults and the request journal."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -316,20 +317,70 @@ def test_download_reset_then_retry(server) -> None:
 
 
 @pytest.mark.parametrize(
-    ("effect", "extra", "error"),
-    [
-        ("reset", "", openai.APIConnectionError),
-        ("empty", "", openai.APIResponseValidationError),
-        ("malformed", "", openai.APIResponseValidationError),
-    ],
+    ("effect", "error"),
+    [("reset", openai.APIConnectionError), ("empty", json.JSONDecodeError), ("malformed", json.JSONDecodeError)],
 )
-def test_transport_faults(server_factory, tmp_path, effect: str, extra: str, error: type) -> None:
+def test_transport_faults(server_factory, tmp_path, effect: str, error: type) -> None:
     (tmp_path / "f.toml").write_text(f'description = "F."\n[[faults]]\noperation = "batches.list"\n'
-                                     f'effect = "{effect}"\ntimes = 1\n{extra}')
+                                     f'effect = "{effect}"\ntimes = 1\n')
     server = server_factory(scenarios_dir=str(tmp_path), scenario="f")
-    with pytest.raises((error, ValueError)):
+    with pytest.raises(error):
         sdk(server).batches.list()
     assert sdk(server).batches.list().data == []
+    assert [e["fault"] for e in journal(server)] == ["fault-1", None]
+
+
+def test_line_rules_by_regex_range_and_fixed_response(server_factory, tmp_path) -> None:
+    (tmp_path / "rules.toml").write_text("""description = "Rules."
+[[lines]]
+match = { custom_id_regex = "-1[0-9]$" }
+response = { canned = true }
+[[lines]]
+match = { index_range = [2, 4] }
+status = 404
+error = { message = "Gone.", code = "gone" }
+""")
+    server = server_factory(scenarios_dir=str(tmp_path))
+    client = sdk(server)
+    b = start_batch(client, [chat_line(i) for i in range(12)], metadata={"mockbatch_scenario": "rules"})
+    b = run_to_end(server, client, b.id)
+    ok = {line["custom_id"]: line["response"] for line in read_jsonl(client, b.output_file_id)}
+    failed = {line["custom_id"]: line["response"] for line in read_jsonl(client, b.error_file_id)}
+    assert ok["request-10"] == {"status_code": 200, "request_id": ok["request-10"]["request_id"],
+                                "body": {"canned": True}}
+    assert ok["request-11"]["body"] == {"canned": True}
+    assert ok["request-1"]["body"]["object"] == "chat.completion"
+    assert set(failed) == {"request-2", "request-3"}
+    assert failed["request-2"]["body"] == {"error": {"message": "Gone.", "type": "invalid_request_error",
+                                                     "param": None, "code": "gone"}}
+    assert b.request_counts.model_dump() == {"total": 12, "completed": 10, "failed": 2}
+
+
+def test_faults_by_method_and_path_with_fixed_delay_and_headers(server_factory, tmp_path) -> None:
+    (tmp_path / "p.toml").write_text("""description = "Path."
+[[faults]]
+name = "slow-get"
+method = "GET"
+path = "/v1/files/*"
+effect = "delay"
+delay = 0.3
+[[faults]]
+name = "teapot"
+method = "DELETE"
+status = 418
+headers = { "x-ratelimit-remaining-requests" = 0 }
+""")
+    server = server_factory(scenarios_dir=str(tmp_path), scenario="p")
+    client = sdk(server)
+    f = upload(client, [chat_line(0)])
+    started = time.monotonic()
+    assert client.files.retrieve(f.id).id == f.id
+    assert time.monotonic() - started >= 0.3
+    client.files.list()  # GET /v1/files does not match /v1/files/*
+    with pytest.raises(openai.APIStatusError) as err:
+        client.files.delete(f.id)
+    assert err.value.status_code == 418 and err.value.response.headers["x-ratelimit-remaining-requests"] == "0"
+    assert [e["fault"] for e in journal(server)] == [None, "slow-get", None, "teapot"]
 
 
 def test_dribbled_download_arrives_whole(server_factory, tmp_path) -> None:
