@@ -13,7 +13,8 @@ from mockbatch import catalog, ids
 
 # Faker's English lorem words; sampled with the line's own seeded generator (fast and reproducible).
 WORDS: tuple[str, ...] = tuple(_Lorem.word_list)
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Byte -> base62 character, for ids drawn as random bytes (the slight bias is irrelevant for ids).
+_BASE62 = bytes(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[b % 62] for b in range(256))
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class LineContext:
         return f"{self.rng.getrandbits(4 * n):0{n}x}"
 
     def base62(self, n: int) -> str:
-        return "".join(self.rng.choices(_BASE62, k=n))
+        return self.rng.getrandbits(8 * n).to_bytes(n, "little").translate(_BASE62).decode()
 
 
 def canonical(body: Any) -> str:
@@ -192,11 +193,12 @@ class ItemIds:
     creation time in hex, then a per-item part with the `8191` marker seen in real ids."""
 
     def __init__(self, ctx: LineContext) -> None:
-        self.ctx = ctx
-        self.shared = ctx.hex(18) + f"{ctx.created & 0xFFFFFFFF:08x}"
+        self.rng = ctx.rng
+        self.shared = f"{self.rng.getrandbits(72):018x}{ctx.created & 0xFFFFFFFF:08x}"
 
     def __call__(self, prefix: str) -> str:
-        return f"{prefix}_{self.shared}{self.ctx.hex(4)}8191{self.ctx.hex(16)}"
+        own = f"{self.rng.getrandbits(80):020x}"
+        return f"{prefix}_{self.shared}{own[:4]}8191{own[4:]}"
 
 
 def error_body(message: str, param: str | None, code: str | None,

@@ -53,10 +53,12 @@ def png(rng: Any, width: int, height: int, transparent: bool) -> bytes:
     rows = bytearray()
     for y in range(height):
         rows.append(0)  # filter: none
+        if not transparent:
+            rows += b"".join(ramp[y:y + width])
+            continue
         for x in range(width):
             rows += ramp[x + y]
-            if transparent:
-                rows.append(255 if (x - cx) ** 2 + (y - cy) ** 2 <= radius2 else 0)
+            rows.append(255 if (x - cx) ** 2 + (y - cy) ** 2 <= radius2 else 0)
     header = struct.pack(">IIBBBBB", width, height, 8, 6 if transparent else 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(bytes(rows), 9))
             + _chunk(b"IEND", b""))

@@ -49,7 +49,8 @@ def triggered(text: str) -> bool:
 
 
 def result(rng: Any, text: str, has_image: bool) -> dict[str, Any]:
-    scores = {c: round(10 ** rng.uniform(-7.0, -3.5), 10) for c in CATEGORIES}
+    draw = rng.random
+    scores = {c: round(10 ** (-7.0 + 3.5 * draw()), 10) for c in CATEGORIES}
     if triggered(text):
         hit = rng.choice(CATEGORIES)
         scores[hit] = round(rng.uniform(0.85, 0.999), 6)
