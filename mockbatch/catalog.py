@@ -93,3 +93,28 @@ def lookup(name: str, endpoint: str) -> Model | None:
     if model is None or endpoint not in model.endpoints:
         return None
     return model
+
+
+# Enqueued-token limits per model (tokens of the batches a tenant has validating, in_progress or
+# finalizing). Defaults modelled on the lowest paid usage tier: the gpt-4o-mini figure is the one a real
+# `token_limit_exceeded` error names. Models absent here (moderation, image, video) have no limit.
+# `--enqueued-token-limit` replaces every figure with one.
+ENQUEUED_TOKEN_LIMITS: dict[str, int] = {
+    "gpt-4o": 90_000,
+    "gpt-4o-mini": 2_000_000,
+    "gpt-4.1": 900_000,
+    "gpt-4.1-mini": 2_000_000,
+    "gpt-4.1-nano": 2_000_000,
+    "gpt-5": 1_500_000,
+    "gpt-5-mini": 5_000_000,
+    "gpt-5-nano": 2_000_000,
+    "o1": 90_000,
+    "o3": 90_000,
+    "o3-mini": 2_000_000,
+    "o4-mini": 2_000_000,
+    "gpt-3.5-turbo": 2_000_000,
+    "gpt-3.5-turbo-instruct": 200_000,
+    "text-embedding-3-small": 3_000_000,
+    "text-embedding-3-large": 3_000_000,
+    "text-embedding-ada-002": 3_000_000,
+}

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mockbatch import __version__
+from mockbatch import __version__, catalog
 from mockbatch.settings import Settings, SettingsError, parse_start_time
 
 STARTUP_FAILURE = 3
@@ -103,9 +103,8 @@ def fail(message: str, code: int = STARTUP_FAILURE) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
-@click.option("--endpoint", required=True, metavar="ENDPOINT",
-              type=click.Choice(["/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions",
-                                 "/v1/moderations", "/v1/images/generations", "/v1/images/edits", "/v1/videos"]),
+@click.option("--endpoint", required=True,
+              type=click.Choice(catalog.ENDPOINTS),
               help="The batch endpoint the file is meant for, e.g. /v1/chat/completions.")
 @click.option("--enqueued-token-limit", default=None, type=click.IntRange(min=1),
               help="Check the file's estimated tokens against this limit instead of the model's default.")
@@ -120,15 +119,15 @@ def validate(file: str, endpoint: str, enqueued_token_limit: int | None) -> None
     from mockbatch import validation
 
     path = Path(file)
-    errors = validation.check_file(path.name, path.stat().st_size)
+    refusals = validation.check_file(path.name, path.stat().st_size)
     with path.open("rb") as lines:
         report = validation.validate(lines, endpoint, keep_bodies=False)
-    errors += report.errors
-    if not errors and report.model is not None:
+    errors = report.errors
+    if report.ok and report.model is not None:
         limit_error = validation.token_limit_error(report.model, report.tokens, 0, enqueued_token_limit)
-        errors += [limit_error] if limit_error else []
-    for err in errors:
-        click.echo(validation.describe(err))
-    if errors:
+        errors = [limit_error] if limit_error else []
+    for line in refusals + [validation.describe(err) for err in errors]:
+        click.echo(line)
+    if refusals or errors:
         sys.exit(1)
     click.echo(validation.summary(report))

@@ -38,8 +38,20 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE INDEX IF NOT EXISTS batches_by_tenant ON batches (tenant, seq);
 CREATE INDEX IF NOT EXISTS batches_by_status ON batches (status);
 """
+UPLOADS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, tenant TEXT NOT NULL, filename TEXT NOT NULL,
+    purpose TEXT NOT NULL, bytes INTEGER NOT NULL, mime_type TEXT NOT NULL, created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, status TEXT NOT NULL, file_ttl INTEGER, file_id TEXT);
+CREATE INDEX IF NOT EXISTS uploads_by_status ON uploads (status, expires_at);
+CREATE TABLE IF NOT EXISTS upload_parts (
+    seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, upload_id TEXT NOT NULL, blob_id INTEGER NOT NULL,
+    bytes INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS upload_parts_by_upload ON upload_parts (upload_id);
+CREATE INDEX IF NOT EXISTS upload_parts_by_blob ON upload_parts (blob_id);
+"""
 # Append-only: migration N brings a database from user_version N-1 to N.
-MIGRATIONS: tuple[str, ...] = (SCHEMA,)
+MIGRATIONS: tuple[str, ...] = (SCHEMA, UPLOADS_SCHEMA)
 
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000")
 
@@ -77,6 +89,34 @@ def _file(row: Any) -> FileRow:
 
 def _batch(row: Any) -> BatchRow:
     return BatchRow(row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]), json.loads(row[5]))
+
+
+@dataclass
+class UploadRow:
+    id: str
+    tenant: str
+    filename: str
+    purpose: str
+    bytes: int
+    mime_type: str
+    created_at: int
+    expires_at: int
+    status: str  # pending, completed, cancelled, expired
+    file_ttl: int | None = None  # `expires_after.seconds` for the file the upload becomes
+    file_id: str | None = None
+
+
+@dataclass
+class PartRow:
+    id: str
+    upload_id: str
+    blob_id: int
+    bytes: int
+    created_at: int
+
+
+_UPLOAD_COLS = "id, tenant, filename, purpose, bytes, mime_type, created_at, expires_at, status, file_ttl, file_id"
+_PART_COLS = "id, upload_id, blob_id, bytes, created_at"
 
 
 class Tx:
@@ -170,8 +210,9 @@ class Tx:
         await self.db.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
 
     async def sweep_blobs(self, keep: set[int]) -> int:
-        """Delete blobs that no file points at and that are not in `keep` (pending batch output)."""
-        rows = await self._all("SELECT id FROM blobs WHERE id NOT IN (SELECT blob_id FROM files)")
+        """Delete blobs that no file or upload part points at and that are not in `keep` (pending batch output)."""
+        rows = await self._all("SELECT id FROM blobs WHERE id NOT IN (SELECT blob_id FROM files) "
+                               "AND id NOT IN (SELECT blob_id FROM upload_parts)")
         orphans = [r[0] for r in rows if r[0] not in keep]
         for blob_id in orphans:
             await self.delete_blob(blob_id)
@@ -227,8 +268,79 @@ class Tx:
         return keep
 
     async def wipe(self) -> None:
-        for table in ("chunks", "blobs", "files", "batches", "meta"):
+        for table in ("chunks", "blobs", "files", "batches", "meta", "uploads", "upload_parts"):
             await self.db.execute(f"DELETE FROM {table}")
+
+    # -- enqueued tokens (the batch queue limit) ----------------------------------------------------
+    async def enqueued_tokens(self, tenant: str, model: str, statuses: tuple[str, ...], exclude: str) -> int:
+        """Estimated tokens of the tenant's validated, error-free batches for `model` in `statuses`."""
+        marks = ",".join("?" * len(statuses))
+        row = await self._one(
+            "SELECT COALESCE(SUM(json_extract(progress, '$.validated.tokens')), 0) FROM batches "
+            f"WHERE tenant = ? AND id != ? AND status IN ({marks}) "
+            "AND json_extract(progress, '$.validated.model') = ? "
+            "AND json_array_length(progress, '$.validated.errors') = 0",
+            (tenant, exclude, *statuses, model))
+        return int(row[0])
+
+    # -- uploads and their parts --------------------------------------------------------------------
+    async def insert_upload(self, seq: int, u: UploadRow) -> None:
+        await self.db.execute(
+            f"INSERT INTO uploads (seq, {_UPLOAD_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, u.id, u.tenant, u.filename, u.purpose, u.bytes, u.mime_type, u.created_at, u.expires_at,
+             u.status, u.file_ttl, u.file_id))
+
+    async def get_upload(self, tenant: str, upload_id: str) -> UploadRow | None:
+        row = await self._one(f"SELECT {_UPLOAD_COLS} FROM uploads WHERE id = ? AND tenant = ?", (upload_id, tenant))
+        return None if row is None else UploadRow(*row)
+
+    async def set_upload_status(self, upload_id: str, status: str, file_id: str | None = None) -> None:
+        await self.db.execute("UPDATE uploads SET status = ?, file_id = ? WHERE id = ?", (status, file_id, upload_id))
+
+    async def expire_uploads(self, now: float) -> None:
+        """Pending uploads past their `expires_at` become `expired`; their parts are dropped."""
+        rows = await self._all("SELECT id FROM uploads WHERE status = 'pending' AND expires_at <= ?", (now,))
+        for (upload_id,) in rows:
+            await self.set_upload_status(upload_id, "expired")
+            await self.delete_parts(upload_id)
+
+    async def insert_part(self, seq: int, p: PartRow) -> None:
+        await self.db.execute(
+            f"INSERT INTO upload_parts (seq, {_PART_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, p.id, p.upload_id, p.blob_id, p.bytes, p.created_at))
+
+    async def get_parts(self, upload_id: str) -> list[PartRow]:
+        rows = await self._all(f"SELECT {_PART_COLS} FROM upload_parts WHERE upload_id = ? ORDER BY seq", (upload_id,))
+        return [PartRow(*r) for r in rows]
+
+    async def parts_bytes(self, upload_id: str) -> int:
+        row = await self._one("SELECT COALESCE(SUM(bytes), 0) FROM upload_parts WHERE upload_id = ?", (upload_id,))
+        return int(row[0])
+
+    async def delete_parts(self, upload_id: str) -> None:
+        for part in await self.get_parts(upload_id):
+            await self.delete_blob(part.blob_id)
+        await self.db.execute("DELETE FROM upload_parts WHERE upload_id = ?", (upload_id,))
+
+    async def concat_blobs(self, blob_ids: list[int]) -> int:
+        """Append the 2nd.. blobs to the first by renumbering their chunk rows (the bytes are never read
+        into memory); the emptied blobs are dropped. Chunks of the result may be shorter than CHUNK."""
+        target = blob_ids[0]
+        row = await self._one("SELECT COUNT(*) FROM chunks WHERE blob_id = ?", (target,))
+        offset = int(row[0])
+        for blob_id in blob_ids[1:]:
+            row = await self._one("SELECT (SELECT COUNT(*) FROM chunks WHERE blob_id = ?), size FROM blobs "
+                                  "WHERE id = ?", (blob_id, blob_id))
+            await self.db.execute("UPDATE chunks SET blob_id = ?, n = n + ? WHERE blob_id = ?",
+                                  (target, offset, blob_id))
+            await self.db.execute("UPDATE blobs SET size = size + ? WHERE id = ?", (int(row[1]), target))
+            await self.db.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+            offset += int(row[0])
+        return target
+
+    async def forget_parts(self, upload_id: str) -> None:
+        """Drop the part rows only (their blobs now belong to a file)."""
+        await self.db.execute("DELETE FROM upload_parts WHERE upload_id = ?", (upload_id,))
 
 
 class Store:

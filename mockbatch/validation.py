@@ -1,7 +1,12 @@
-"""Validation of a batch input file, pure: lines in, (requests, errors) out.
+"""Input checking, pure: the batch input file's lines, the create call's parameters, upload fields.
 
-The real API validates after the create call and reports every bad line together, in line order,
-with a 1-based `line`; codes and messages follow the contract exactly.
+The real API validates a batch's file after the create call and reports every bad line together, in
+line order, with a 1-based `line`; codes and messages follow the contract exactly (where the contract
+has no confirmed wording, its suggested default). Problems of the create call itself are answered
+synchronously with a 400 (`check_create`, `check_input_file`).
+
+The same `validate` runs in the server's validation job and in `mockbatch validate`, so the offline
+validator reports exactly what a batch would.
 """
 
 from __future__ import annotations
@@ -12,9 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockbatch import catalog
+from mockbatch.errors import InvalidRequest, invalid_type, invalid_value, json_type, missing_parameter
+from mockbatch.generators.base import estimate_tokens
 
 MAX_LINES = 50_000
+MAX_EMBEDDING_INPUTS = 50_000  # across all requests of an embeddings batch
+MAX_INPUT_BYTES = 200 * 1024 * 1024  # the Batch API's input file limit; larger files are refused at create
 MAX_ERRORS = 1_000  # the real cap is unknown; this keeps a failed batch's JSON small
+ORGANIZATION = "org-mockbatch"  # the organization named in messages that name one
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,8 @@ class Report:
     requests: list[Request] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     model: str | None = None  # the resolved snapshot name
+    tokens: int = 0  # estimated input tokens of the valid requests (see `request_tokens`)
+    count: int = 0  # non-blank lines seen
 
     @property
     def ok(self) -> bool:
@@ -56,6 +68,7 @@ def numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
             yield n, raw
 
 
+# -- one line -------------------------------------------------------------------------------------
 def check_line(obj: Any, n: int, endpoint: str) -> dict[str, Any] | None:
     """The first problem of one parsed line, or None."""
     if not isinstance(obj, dict):
@@ -77,11 +90,13 @@ def check_line(obj: Any, n: int, endpoint: str) -> dict[str, Any] | None:
         product = catalog.PRODUCT[endpoint]
         return error("streaming_unsupported", f"{product}: Streaming is not supported in the Batch API.",
                      "body.stream", n)
+    # A saved prompt (`prompt: {id, version, variables}`) does not stand in for the model.
     if body.get("model") is None:
         return error("invalid_request", "Model parameter is required.", "body.model", n)
     if not isinstance(body["model"], str):
         return _type_error("body.model", "a string", body["model"], n)
     required = catalog.REQUIRED_INPUT[endpoint]
+    # ... but on /v1/responses it does stand in for the input.
     if body.get(required) is None and not (endpoint == catalog.RESPONSES and body.get("prompt") is not None):
         return error("invalid_request", f"{required.capitalize()} parameter is required.", f"body.{required}", n)
     if catalog.lookup(body["model"], endpoint) is None:
@@ -91,20 +106,49 @@ def check_line(obj: Any, n: int, endpoint: str) -> dict[str, Any] | None:
 
 
 def _type_error(param: str, expected: str, got: Any, n: int) -> dict[str, Any]:
-    from mockbatch.errors import json_type
-
-    return error("invalid_type", f"Invalid type for '{param}': expected {expected}, but got {json_type(got)} instead.",
-                 param, n)
+    return error("invalid_request",
+                 f"Invalid type for '{param}': expected {expected}, but got {json_type(got)} instead.", param, n)
 
 
+def embedding_inputs(value: Any) -> int:
+    """How many inputs an embeddings `input` holds: a string or one token array is one input."""
+    if isinstance(value, list):
+        if value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return 1
+        return len(value)
+    return 1
+
+
+def request_tokens(body: dict[str, Any]) -> int:
+    """The estimated input tokens of one request: every string value in the body except `model`, joined
+    by single spaces, at four characters a token (`estimate_tokens`), plus one token per integer inside
+    an array (pre-tokenized input). Used for the enqueued-token limit and the offline summary."""
+    texts: list[str] = []
+    integers = 0
+    stack: list[tuple[Any, bool]] = [(v, False) for k, v in body.items() if k != "model"]
+    while stack:
+        value, in_array = stack.pop()
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            stack.extend((v, False) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, True) for v in value)
+        elif in_array and isinstance(value, int) and not isinstance(value, bool):
+            integers += 1
+    return estimate_tokens(" ".join(texts)) + integers
+
+
+# -- the whole file -------------------------------------------------------------------------------
 def validate(lines: Iterable[bytes], endpoint: str, *, keep_bodies: bool = True) -> Report:
-    """Check every line; collect all errors in line order (up to MAX_ERRORS)."""
+    """Check every line; collect all errors in line order (up to MAX_ERRORS), file-wide ones first."""
     report = Report()
     seen: set[str] = set()
     model_name: str | None = None
-    count = 0
+    inputs = 0
+    inputs_error: dict[str, Any] | None = None
     for n, raw in numbered(lines):
-        count += 1
+        report.count += 1
         if len(report.errors) >= MAX_ERRORS:
             continue
         try:
@@ -129,11 +173,22 @@ def validate(lines: Iterable[bytes], endpoint: str, *, keep_bodies: bool = True)
         if problem is not None:
             report.errors.append(problem)
             continue
+        body = obj["body"]
+        if endpoint == catalog.EMBEDDINGS and inputs_error is None:
+            inputs += embedding_inputs(body["input"])
+            if inputs > MAX_EMBEDDING_INPUTS:
+                inputs_error = error(
+                    "too_many_tasks",
+                    "The number of embedding inputs in the input file exceeds the maximum allowed value of "
+                    f"{MAX_EMBEDDING_INPUTS:,}.", "body.input", n)
+                report.errors.append(inputs_error)
+                continue
         seen.add(obj["custom_id"])
-        report.requests.append(Request(n, obj["custom_id"], obj["body"] if keep_bodies else {}))
-    if count == 0:
+        report.tokens += request_tokens(body)
+        report.requests.append(Request(n, obj["custom_id"], body if keep_bodies else {}))
+    if report.count == 0:
         report.errors.append(error("empty_file", "The batch input file is empty.", None, None))
-    elif count > MAX_LINES:
+    elif report.count > MAX_LINES:
         report.errors.insert(0, error(
             "too_many_tasks",
             f"The number of requests in the input file exceeds the maximum allowed value of {MAX_LINES:,}.",
@@ -143,16 +198,34 @@ def validate(lines: Iterable[bytes], endpoint: str, *, keep_bodies: bool = True)
     return report
 
 
-# -- the create call's own parameters (answered synchronously with a 400) --------------------------
+# -- the enqueued-token limit (checked when validation completes) ----------------------------------
+QUEUED_STATUSES = ("validating", "in_progress", "finalizing")  # whose tokens count as enqueued
 
+def token_limit(model: str, override: int | None) -> int | None:
+    """The enqueued-token limit for a model (any of its names): the configured one, else the model's default."""
+    if override is not None:
+        return override
+    return catalog.ENQUEUED_TOKEN_LIMITS.get(catalog.MODELS[model].name)
+
+
+def token_limit_error(model: str, tokens: int, enqueued: int, override: int | None) -> dict[str, Any] | None:
+    """The batch's error if its `tokens` on top of the tenant's `enqueued` ones exceed the model's limit."""
+    limit = token_limit(model, override)
+    if limit is None or enqueued + tokens <= limit:
+        return None
+    name = catalog.MODELS[model].name
+    return error("token_limit_exceeded",
+                 f"Enqueued token limit reached for {name} in organization {ORGANIZATION}. Limit: {limit:,} "
+                 "enqueued tokens. Please try again once some in_progress batches have been completed.", None, None)
+
+
+# -- the create call's own parameters (answered synchronously with a 400) --------------------------
 FILE_PURPOSES = ["fine-tune", "assistants", "batch", "user_data", "vision", "evals"]
 OUTPUT_TTL_RANGE = (3600, 2_592_000)
 
 
 def check_create(params: dict[str, Any]) -> None:
     """Raise InvalidRequest for a `POST /v1/batches` body the real API refuses outright."""
-    from mockbatch.errors import InvalidRequest, invalid_type, invalid_value, missing_parameter
-
     for name in ("input_file_id", "endpoint", "completion_window"):
         if params.get(name) is None:
             raise missing_parameter(name)
@@ -162,53 +235,109 @@ def check_create(params: dict[str, Any]) -> None:
         raise invalid_value(params["endpoint"], list(catalog.ENDPOINTS), "endpoint")
     if params["completion_window"] != "24h":
         raise invalid_value(params["completion_window"], ["24h"], "completion_window")
-    metadata = params.get("metadata")
-    if metadata is not None:
-        if not isinstance(metadata, dict):
-            raise invalid_type("metadata", "an object", metadata)
-        if len(metadata) > 16:
-            raise InvalidRequest(
-                "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, "
-                f"but got an object with {len(metadata)} properties instead.", param="metadata",
-                code="object_above_max_properties")
-        for key, value in metadata.items():
-            if len(key) > 64:
-                raise InvalidRequest(
-                    f"Invalid property name in 'metadata': '{key}' is too long. Expected a string with maximum "
-                    f"length 64, but got a string with length {len(key)} instead.", param=f"metadata.{key}",
-                    code="property_name_above_max_length")
-            if not isinstance(value, str):
-                raise invalid_type(f"metadata.{key}", "a string", value)
-            if len(value) > 512:
-                raise InvalidRequest(
-                    f"Invalid 'metadata.{key}': string too long. Expected a string with maximum length 512, "
-                    f"but got a string with length {len(value)} instead.", param=f"metadata.{key}",
-                    code="string_above_max_length")
+    check_metadata(params.get("metadata"))
     ttl = params.get("output_expires_after")
     if ttl is not None:
-        if not isinstance(ttl, dict):
-            raise invalid_type("output_expires_after", "an object", ttl)
-        if ttl.get("anchor") != "created_at":
-            raise invalid_value(ttl.get("anchor"), ["created_at"], "output_expires_after.anchor")
-        seconds = ttl.get("seconds")
-        if not isinstance(seconds, int) or isinstance(seconds, bool):
-            raise invalid_type("output_expires_after.seconds", "an integer", seconds)
-        low, high = OUTPUT_TTL_RANGE
-        if seconds < low:
-            raise InvalidRequest(
-                f"Invalid 'output_expires_after.seconds': integer below minimum value. Expected a value >= {low}, "
-                f"but got {seconds} instead.", param="output_expires_after.seconds", code="integer_below_min_value")
-        if seconds > high:
-            raise InvalidRequest(
-                f"Invalid 'output_expires_after.seconds': integer above maximum value. Expected a value <= {high}, "
-                f"but got {seconds} instead.", param="output_expires_after.seconds", code="integer_above_max_value")
+        check_expires_after(ttl, "output_expires_after")
 
 
+def check_metadata(metadata: Any) -> None:
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise invalid_type("metadata", "an object", metadata)
+    if len(metadata) > 16:
+        raise InvalidRequest(
+            "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, "
+            f"but got an object with {len(metadata)} properties instead.", param="metadata",
+            code="object_above_max_properties")
+    for key, value in metadata.items():
+        if len(key) > 64:
+            raise InvalidRequest(
+                f"Invalid property name in 'metadata': '{key}' is too long. Expected a string with maximum "
+                f"length 64, but got a string with length {len(key)} instead.", param=f"metadata.{key}",
+                code="property_name_above_max_length")
+        if not isinstance(value, str):
+            raise invalid_type(f"metadata.{key}", "a string", value)
+        if len(value) > 512:
+            raise InvalidRequest(
+                f"Invalid 'metadata.{key}': string too long. Expected a string with maximum length 512, "
+                f"but got a string with length {len(value)} instead.", param=f"metadata.{key}",
+                code="string_above_max_length")
+
+
+def check_expires_after(value: Any, param: str) -> int:
+    """`{"anchor": "created_at", "seconds": 3600..2592000}` (JSON bodies); returns the seconds."""
+    if not isinstance(value, dict):
+        raise invalid_type(param, "an object", value)
+    for key in ("anchor", "seconds"):
+        if value.get(key) is None:
+            raise missing_parameter(f"{param}.{key}")
+    if value["anchor"] != "created_at":
+        raise invalid_value(value["anchor"], ["created_at"], f"{param}.anchor")
+    seconds = value["seconds"]
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        raise invalid_type(f"{param}.seconds", "an integer", seconds)
+    check_range(seconds, *OUTPUT_TTL_RANGE, f"{param}.seconds")
+    return seconds
+
+
+def check_range(value: int, low: int, high: int, param: str) -> None:
+    if value < low:
+        raise InvalidRequest(
+            f"Invalid '{param}': integer below minimum value. Expected a value >= {low}, but got {value} instead.",
+            param=param, code="integer_below_min_value")
+    if value > high:
+        raise InvalidRequest(
+            f"Invalid '{param}': integer above maximum value. Expected a value <= {high}, but got {value} instead.",
+            param=param, code="integer_above_max_value")
+
+
+def check_input_file(file_id: str, purpose: str, size: int) -> None:
+    """The batch's input file exists; refuse one of another purpose, or one over the Batch API's 200 MB."""
+    if purpose != "batch":
+        raise InvalidRequest(
+            f"Invalid file purpose '{purpose}' for input_file_id '{file_id}': expected 'batch'.",
+            param="input_file_id", code="invalid_file_purpose")
+    if size > MAX_INPUT_BYTES:
+        raise InvalidRequest("File is too large.")
+
+
+# -- uploads (`POST /v1/files`, `POST /v1/uploads`) -----------------------------------------------
 def check_purpose(purpose: Any) -> str:
-    from mockbatch.errors import InvalidRequest, missing_parameter
-
     if purpose is None or purpose == "":
         raise missing_parameter("purpose")
     if purpose not in FILE_PURPOSES:
         raise InvalidRequest(f"'{purpose}' is not one of {FILE_PURPOSES} - 'purpose'", param="purpose")
     return str(purpose)
+
+
+def check_filename(filename: str, purpose: str) -> None:
+    if purpose == "batch" and not filename.endswith(".jsonl"):
+        raise InvalidRequest("Invalid file format for Batch API. Must be .jsonl")
+
+
+# -- the offline validator's words ------------------------------------------------------------------
+def check_file(filename: str, size: int) -> list[str]:
+    """What the upload or the create call would refuse outright (with a 400), described."""
+    problems = []
+    if not filename.endswith(".jsonl"):
+        problems.append("upload: Invalid file format for Batch API. Must be .jsonl (400 from POST /v1/files)")
+    if size > MAX_INPUT_BYTES:
+        problems.append(f"create: File is too large. (400 from POST /v1/batches: over {MAX_INPUT_BYTES:,} bytes)")
+    return problems
+
+
+def describe(err: dict[str, Any]) -> str:
+    """`line 3: invalid_json_line: This line is not parseable as valid JSON. (param: null)`"""
+    where = "file" if err["line"] is None else f"line {err['line']}"
+    param = "null" if err["param"] is None else err["param"]
+    return f"{where}: {err['code']}: {err['message']} (param: {param})"
+
+
+def summary(report: Report) -> str:
+    assert report.model is not None
+    name = catalog.MODELS[report.model].name
+    count = len(report.requests)
+    return (f"ok: {count:,} request{'s' if count != 1 else ''}, model {name} ({report.model}), "
+            f"{report.tokens:,} estimated input tokens")

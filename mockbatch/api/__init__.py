@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import Mount
 
-from mockbatch.api import batches, control, files
+from mockbatch.api import batches, control, files, uploads
 
 routes = [
-    Mount("/v1", routes=files.routes + batches.routes),
+    Mount("/v1", routes=files.routes + batches.routes + uploads.routes),
     Mount("/_mockbatch", routes=control.routes),
 ]
