@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from mockbatch.app import create_app
-from mockbatch.settings import Settings
+from mockbatch.settings import Settings, parse_start_time
 
 STARTUP_FAILURE = 3
 
@@ -117,9 +117,12 @@ class MockBatchServer:
 
     def __init__(self, *, startup_timeout: float = 10.0, **settings: Any) -> None:
         settings.setdefault("port", 0)
-        if "api_keys" in settings:
+        if "api_keys" in settings:  # a list, or one comma-separated string as in MOCKBATCH_API_KEYS
             keys = settings["api_keys"]
-            settings["api_keys"] = (keys,) if isinstance(keys, str) else tuple(keys)
+            keys = keys.split(",") if isinstance(keys, str) else keys
+            settings["api_keys"] = tuple(k.strip() for k in keys if k.strip())
+        if "start_time" in settings:  # unix seconds or ISO 8601, as on the command line
+            settings["start_time"] = parse_start_time(settings["start_time"])
         self.settings = Settings(**settings)
         self.startup_timeout = startup_timeout
         self.port: int | None = None

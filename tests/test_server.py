@@ -13,6 +13,7 @@ import pytest
 
 from mockbatch.engine import Engine
 from mockbatch.server import ControlError, MockBatchServer, ServerError
+from mockbatch.settings import SettingsError
 from mockbatch.store import Store
 from tests.conftest import START
 from tests.helpers import chat_line, read_jsonl, start_batch, upload
@@ -67,6 +68,14 @@ def test_settings_use_the_cli_names() -> None:
             wrong.files.list()
         with sdk(mb, mb.api_key) as right:
             assert right.files.list().data == []
+
+
+def test_start_time_and_api_keys_take_the_cli_forms() -> None:
+    with MockBatchServer(clock="manual", start_time="2025-06-01T00:00:00Z", api_keys="sk-a, sk-b") as mb:
+        assert mb.now() == 1_748_736_000
+        assert mb.settings.api_keys == ("sk-a", "sk-b")
+    with pytest.raises(SettingsError, match="start-time"):
+        MockBatchServer(start_time="yesterday")
 
 
 def test_advance_drives_a_batch_to_completion_and_reset_forgets_it(server: MockBatchServer,
