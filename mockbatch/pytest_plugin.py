@@ -65,6 +65,17 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return bool(norm(a) == norm(b))
 
 
+def _check_before(server: MockBatchServer) -> None:
+    """Report a failure from before this test (background work, or a test using the session server
+    directly) as such, rather than as this test's own."""
+    from mockbatch.server import ServerError
+
+    try:
+        server.check()
+    except ServerError as exc:
+        raise ServerError(f"{exc} (raised before this test started)") from exc.__cause__
+
+
 @pytest.fixture
 def mockbatch(request: pytest.FixtureRequest, mockbatch_settings: dict[str, Any]) -> Iterator[MockBatchServer]:
     """The server for this test: clean state, the clock at its start and the configured scenario.
@@ -77,7 +88,7 @@ def mockbatch(request: pytest.FixtureRequest, mockbatch_settings: dict[str, Any]
         wanted.update(marker.kwargs)
     if _same(wanted, mockbatch_settings):
         server: MockBatchServer = request.getfixturevalue("mockbatch_server")
-        server.check()  # a failure left over from outside any test is not blamed on this one
+        _check_before(server)
         server.reset()
         yield server
         server.check()

@@ -155,12 +155,25 @@ def test_a_server_side_exception_errors_the_test_that_caused_it(pytester: pytest
 
         def test_next_one_is_clean(mockbatch, mockbatch_client):
             assert mockbatch_client.files.list().data == []
+
+        def test_uses_the_session_server_directly(mockbatch_server, monkeypatch):
+            async def broken(*args):
+                raise KeyError("left behind")
+
+            monkeypatch.setattr(Engine, "list_batches", broken)
+            with pytest.raises(openai.InternalServerError):
+                openai.OpenAI(base_url=mockbatch_server.base_url, api_key="k", max_retries=0).batches.list()
+
+        def test_after_it(mockbatch):
+            pass
     """)
     result = pytester.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=2, errors=1)
+    result.assert_outcomes(passed=3, errors=2)
     result.stdout.fnmatch_lines([
         "*ERROR at teardown of test_breaks_the_server*",
         "*ServerError: mockbatch server error: ZeroDivisionError('broken on purpose')*",
+        "*ERROR at setup of test_after_it*",
+        "*ServerError: mockbatch server error: KeyError('left behind') (raised before this test started)*",
     ])
 
 
@@ -181,29 +194,6 @@ def test_async_tests_use_the_async_client(pytester: pytest.Pytester) -> None:
             assert (await mockbatch_async_client.files.list()).data == []
     """)
     pytester.runpytest("-W", "error").assert_outcomes(passed=2)
-
-
-def test_clients_are_skipped_without_openai(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest("""
-        import sys
-        sys.modules["openai"] = None  # as if it were not installed
-    """)
-    suite(pytester, """
-        def test_sync(mockbatch_client):
-            pass
-
-        def test_async(mockbatch_async_client):
-            pass
-
-        def test_server_alone(mockbatch):
-            assert mockbatch.health()["status"] == "ok"
-    """)
-    result = pytester.runpytest_subprocess("-rs")
-    result.assert_outcomes(passed=1, skipped=2)
-    result.stdout.fnmatch_lines([
-        "*the openai package is not installed (pip install openai); it is needed by the mockbatch_client fixture*",
-        "*it is needed by the mockbatch_async_client fixture*",
-    ])
 
 
 def test_one_server_per_xdist_worker(pytester: pytest.Pytester) -> None:
@@ -227,15 +217,33 @@ def test_one_server_per_xdist_worker(pytester: pytest.Pytester) -> None:
     assert urls["gw0"] != urls["gw1"]
 
 
-def test_loading_the_plugin_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
+def test_plugin_loads_light_and_clients_skip_without_openai(pytester: pytest.Pytester) -> None:
     heavy = ["mockbatch.server", "mockbatch.app", "mockbatch.engine", "uvicorn", "starlette", "aiosqlite", "faker"]
     code = f"import sys, mockbatch.pytest_plugin; print([m for m in {heavy!r} if m in sys.modules])"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+    pytester.makeconftest("""
+        import sys
+        sys.modules["openai"] = None  # as if it were not installed
+    """)
     suite(pytester, f"""
         import sys
 
-        def test_nothing_heavy_loaded(pytestconfig):
+        def test_loaded_through_its_entry_point_and_nothing_heavy_yet(pytestconfig):
             assert pytestconfig.pluginmanager.has_plugin("mockbatch")
             assert [m for m in {heavy[:3]!r} if m in sys.modules] == []
+
+        def test_sync(mockbatch_client):
+            pass
+
+        def test_async(mockbatch_async_client):
+            pass
+
+        def test_server_alone(mockbatch):
+            assert mockbatch.health()["status"] == "ok"
     """)
-    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess("-rs", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines([
+        "*the openai package is not installed (pip install openai); it is needed by the mockbatch_client fixture*",
+        "*it is needed by the mockbatch_async_client fixture*",
+    ])
