@@ -96,3 +96,15 @@ def test_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
 def test_a_missing_file(tmp_path: Path) -> None:
     code, out = run(tmp_path / "nowhere.jsonl", "--endpoint", CHAT)
     assert code == 2 and "does not exist" in out
+
+
+def test_serve_takes_the_enqueued_token_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+    monkeypatch.setattr("mockbatch.server.serve", seen.append)  # capture the settings instead of serving
+    runner = CliRunner()
+    assert runner.invoke(main, ["serve", "--enqueued-token-limit", "5000"]).exit_code == 0
+    assert runner.invoke(main, ["serve"], env={"MOCKBATCH_ENQUEUED_TOKEN_LIMIT": "77"}).exit_code == 0
+    assert runner.invoke(main, ["serve"]).exit_code == 0
+    assert [s.enqueued_token_limit for s in seen] == [5000, 77, None]
+    result = runner.invoke(main, ["serve", "--enqueued-token-limit", "0"])
+    assert result.exit_code == 2 and "Invalid value for '--enqueued-token-limit'" in result.output
