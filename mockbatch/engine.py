@@ -28,8 +28,8 @@ from mockbatch.settings import Settings
 from mockbatch.traffic import Traffic
 from mockbatch.store import CHUNK, BatchRow, FileRow, Store, Tx
 from mockbatch.uploads import Uploads
-from mockbatch.validation import (QUEUED_STATUSES, check_create, check_filename, check_input_file, check_purpose,
-                                  token_limit_error)
+from mockbatch.validation import (QUEUED_STATUSES, check_batch_head, check_create, check_filename, check_input_file,
+                                  check_purpose, token_limit_error)
 
 log = logging.getLogger("mockbatch")
 
@@ -150,9 +150,11 @@ class Engine:
         async with self.store.transaction() as tx:
             blob = await tx.new_blob()
         size = n = 0
-        buffer = b""
+        buffer = head = b""
         try:
             async for data in content:
+                if len(head) < CHUNK:
+                    head += data[: CHUNK - len(head)]
                 size += len(data)
                 if size > MAX_FILE_BYTES:
                     raise PayloadTooLarge(f"File is too large. The maximum size is {MAX_FILE_BYTES} bytes.",
@@ -162,6 +164,8 @@ class Engine:
                     async with self.store.transaction() as tx:
                         await tx.append_chunk(blob, n, buffer[:CHUNK])
                     buffer, n = buffer[CHUNK:], n + 1
+            if purpose == "batch":
+                check_batch_head(head, complete=size == len(head))
             async with self.store.transaction() as tx:
                 if buffer:
                     await tx.append_chunk(blob, n, buffer)

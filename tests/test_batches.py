@@ -152,7 +152,7 @@ def test_cancel_while_validating(server, client: openai.OpenAI) -> None:
 def test_cancel_terminal_batch_is_409(server_factory, final: str) -> None:
     server = server_factory(request_seconds=10_000 if final == "expired" else 0.5)
     client = openai.OpenAI(base_url=server.base_url, api_key="k")  # default retries: the header stops them
-    lines = [chat_line(i) for i in range(10)] if final != "failed" else ["not json"]
+    lines = [chat_line(i) for i in range(10)] if final != "failed" else [{"method": "POST"}]
     batch = start_batch(client, lines)
     server.advance(86_400)
     assert client.batches.retrieve(batch.id).status == final

@@ -261,10 +261,10 @@ async def test_engine_refuses_a_file_growing_past_the_limit(tmp_path: Path, monk
 
     async with Store.open(str(tmp_path / "db.sqlite3")) as store:
         engine = Engine(store, Clock("manual", start=START), Settings(clock="manual"))
-        f = await engine.create_file("t", "ok.jsonl", "batch", pieces(4))  # exactly the limit
+        f = await engine.create_file("t", "ok.txt", "user_data", pieces(4))  # exactly the limit
         assert f["bytes"] == 1000
         with pytest.raises(PayloadTooLarge) as err:
-            await engine.create_file("t", "big.jsonl", "batch", pieces(5))
+            await engine.create_file("t", "big.txt", "user_data", pieces(5))
         assert (err.value.status, err.value.message, err.value.param) == (
             413, "File is too large. The maximum size is 1000 bytes.", "file")
         async with store.transaction() as tx:

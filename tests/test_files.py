@@ -102,6 +102,19 @@ def test_upload_refusals(client: openai.OpenAI, filename: str, purpose: str, sta
     assert err.value.body == {"message": message, "type": "invalid_request_error", "param": param, "code": None}
 
 
+@pytest.mark.parametrize("content", [b"this is not json\n", b"\xef\xbb\xbf{oops\n{}\n", b"\n\n[1,\n"])
+def test_batch_upload_whose_first_line_is_not_json_is_refused(client: openai.OpenAI, content: bytes) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        client.files.create(file=("bad.jsonl", content), purpose="batch")
+    assert err.value.body == {"message": "Invalid file format for Batch API. Must be .jsonl",
+                              "type": "invalid_request_error", "param": None, "code": None}
+
+
+@pytest.mark.parametrize("content", [b"", b"\n", b'{"ok": 1}\nnot json\n', b'{"a": "' + b"x" * (2 << 20) + b'"}'])
+def test_batch_upload_checks_only_the_first_line(client: openai.OpenAI, content: bytes) -> None:
+    assert client.files.create(file=("fine.jsonl", content), purpose="batch").bytes == len(content)
+
+
 def test_upload_without_file_or_purpose(server) -> None:
     headers = {"authorization": "Bearer sk-test"}
     r = httpx.post(f"{server.base_url}/files", data={"purpose": "batch"}, files={"other": ("a", b"x")},

@@ -75,9 +75,9 @@ MANY_LINES = "".join(json.dumps(line(i)) + "\n" for i in range(50_001)).encode()
 CASES: list[tuple[str, str, list[Any] | bytes, list[dict[str, Any]] | int]] = [
     ("line-not-json", CHAT, [line(0), "{not json"],
      [err("invalid_json_line", "This line is not parseable as valid JSON.", None, 2)]),
-    ("nan-is-not-json", CHAT, ['{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", '
-                               '"body": {"model": "gpt-4o-mini", "messages": [], "temperature": NaN}}'],
-     [err("invalid_json_line", "This line is not parseable as valid JSON.", None, 1)]),
+    ("nan-is-not-json", CHAT, [line(0), '{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", '
+                                        '"body": {"model": "gpt-4o-mini", "messages": [], "temperature": NaN}}'],
+     [err("invalid_json_line", "This line is not parseable as valid JSON.", None, 2)]),
     ("line-not-an-object", CHAT, ["[1, 2]"], [err("invalid_request", "This line is not a JSON object.", None, 1)]),
     *[(f"missing-{key}", CHAT, [line(0, drop=(key,))],
        [err("missing_required_parameter", f"Missing required parameter: '{key}'.", key, 1)])
