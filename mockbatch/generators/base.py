@@ -1,4 +1,14 @@
-"""What every generator shares: the per-line context, usage, token estimates and fake text."""
+"""What every generator shares: the per-line context, usage, token estimates and fake text.
+
+Token counts are estimates, the same for the same request on every run:
+  * text: one token per four characters, rounded up (`estimate_tokens`);
+  * a chat message or Responses input item: its text plus 4 tokens of framing, plus 3 per request;
+  * an image part: 85 tokens with `detail: "low"`, else 765; other non-text parts: 0;
+  * tool definitions and a response format's JSON schema: the tokens of their compact JSON;
+  * output: the tokens of the visible text (or tool call name + arguments), plus reasoning tokens for
+    reasoning models, drawn from a range set by the reasoning effort (REASONING_EFFORT).
+Each endpoint's module says what else it counts (stored prompts, image inputs and outputs).
+"""
 
 from __future__ import annotations
 
@@ -98,15 +108,7 @@ def truncate_to_tokens(text: str, tokens: int) -> str:
     return text[: max(0, tokens) * 4]
 
 
-# -- shared by the text endpoints ------------------------------------------------------------------
-#
-# Token counts are estimates, the same for the same request on every run:
-#   * text: one token per four characters, rounded up (`estimate_tokens`);
-#   * a chat message or Responses input item: its text plus 4 tokens of framing, plus 3 per request;
-#   * an image part: 85 tokens with `detail: "low"`, else 765; other non-text parts: 0;
-#   * tool definitions and a response format's JSON schema: the tokens of their compact JSON;
-#   * output: the tokens of the visible text (or tool call name + arguments), plus reasoning tokens
-#     for reasoning models, drawn from a range set by the reasoning effort (REASONING_EFFORT).
+# -- shared by the text endpoints (token rules: see the module docstring) --------------------------
 
 IMAGE_TOKENS_LOW = 85
 IMAGE_TOKENS = 765
@@ -205,3 +207,18 @@ def error_body(message: str, param: str | None, code: str | None,
                kind: str = "invalid_request_error") -> dict[str, Any]:
     """The body of a per-request error (written to the batch's error file with its status code)."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def out_of_range(body: dict[str, Any], limits: dict[str, tuple[int, int]]) -> dict[str, Any] | None:
+    """The real 400 for the first integer parameter outside its allowed range, else None."""
+    for name, (low, high) in limits.items():
+        value = positive_int(body.get(name))
+        if value is None:
+            continue
+        if value < low:
+            return error_body(f"Invalid '{name}': integer below minimum value. Expected a value >= {low}, "
+                              f"but got {value} instead.", name, "integer_below_min_value")
+        if value > high:
+            return error_body(f"Invalid '{name}': integer above maximum value. Expected a value <= {high}, "
+                              f"but got {value} instead.", name, "integer_above_max_value")
+    return None

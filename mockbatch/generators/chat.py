@@ -5,7 +5,7 @@ models the limit covers reasoning first, so a small limit leaves an empty answer
 `stop`, `response_format` (`json_object`: a JSON object; `json_schema`: an instance of the schema),
 `tools`/`tool_choice`/`parallel_tool_calls` (and the deprecated `functions`/`function_call`),
 `logprobs`/`top_logprobs`, `reasoning_effort` and `service_tier`. Reasoning models refuse
-`max_tokens` with the real 400 error.
+`max_tokens`, and `n`, `top_logprobs` or a token limit out of range is refused, with the real 400 errors.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from mockbatch.generators.base import (
     estimate_tokens,
     fingerprint,
     json_tokens,
+    out_of_range,
     positive_int,
     reasoning_tokens,
     text,
@@ -76,7 +77,14 @@ def cut_at_stop(content: str, stop: Any) -> str:
     return content
 
 
+LIMITS = {"n": (1, 128), "top_logprobs": (0, 20), "max_tokens": (1, 2**31 - 1),
+          "max_completion_tokens": (1, 2**31 - 1)}
+
+
 def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
+    problem = out_of_range(body, LIMITS)
+    if problem is not None:
+        return problem
     if ctx.model.reasoning and body.get("max_tokens") is not None:
         return error_body("Unsupported parameter: 'max_tokens' is not supported with this model. "
                           "Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
@@ -103,7 +111,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         choice = body.get("tool_choice")
         parallel = body.get("parallel_tool_calls") is not False
     want_logprobs = body.get("logprobs") is True
-    top = min(positive_int(body.get("top_logprobs")) or 0, 20)
+    top = positive_int(body.get("top_logprobs")) or 0
     effort = body.get("reasoning_effort")
     choices = []
     visible_total = reasoning_total = 0

@@ -4,7 +4,7 @@
 `n` choices, indexed prompt by prompt. `max_tokens` defaults to 16, as it does for real, so long
 answers stop with `finish_reason: "length"`. Also follows `echo` (the prompt text is prepended),
 `stop` and `logprobs` (tokens, their log probabilities, the top alternatives
-and text offsets).
+and text offsets). `n`, `logprobs` or `max_tokens` out of range gets the real 400 error.
 """
 
 from __future__ import annotations
@@ -12,10 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from mockbatch.generators import logprobs
-from mockbatch.generators.base import Generated, LineContext, Usage, estimate_tokens, positive_int, text
+from mockbatch.generators.base import (
+    Generated,
+    LineContext,
+    Usage,
+    estimate_tokens,
+    out_of_range,
+    positive_int,
+    text,
+)
 from mockbatch.generators.chat import cut_at_stop
 
 DEFAULT_MAX_TOKENS = 16
+LIMITS = {"n": (1, 128), "logprobs": (0, 5), "max_tokens": (0, 2**31 - 1)}
 
 
 def prompts(value: Any) -> list[Any]:
@@ -32,6 +41,9 @@ def prompt_tokens(prompt: Any) -> int:
 
 
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
+    problem = out_of_range(body, LIMITS)
+    if problem is not None:
+        return Generated(problem, Usage(), 400)
     rng = ctx.rng
     limit = positive_int(body.get("max_tokens"))
     limit = DEFAULT_MAX_TOKENS if limit is None else limit

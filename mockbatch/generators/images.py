@@ -9,6 +9,7 @@ GPT image models echo `size`, `quality` and `background` (`auto` resolved to 102
 opaque) and report usage: text tokens of the prompt, 765 tokens per input image of an edit, and
 output tokens per image from the published table for quality and size (scaled by area for other
 sizes). DALL·E models return `created` and `data` only, as they really do (`revised_prompt` from dall-e-3).
+`n` outside 1..10 gets the real 400 error.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ import struct
 import zlib
 from typing import Any
 
-from mockbatch.generators.base import IMAGE_TOKENS, Generated, LineContext, Usage, estimate_tokens, positive_int, text
+from mockbatch.generators.base import (
+    IMAGE_TOKENS,
+    Generated,
+    LineContext,
+    Usage,
+    estimate_tokens,
+    out_of_range,
+    positive_int,
+    text,
+)
 
 OUTPUT_TOKENS = {  # per image: quality -> size -> tokens
     "low": {"1024x1024": 272, "1024x1536": 408, "1536x1024": 400},
@@ -27,6 +37,7 @@ OUTPUT_TOKENS = {  # per image: quality -> size -> tokens
 }
 QUALITIES = ("low", "medium", "high")
 DEFAULT_SIZE, DEFAULT_QUALITY, DEFAULT_BACKGROUND = "1024x1024", "high", "opaque"
+LIMITS = {"n": (1, 10)}
 SCALE = 32  # the PNG is this many times smaller than the requested size, per side
 
 
@@ -84,6 +95,9 @@ def input_images(body: dict[str, Any]) -> int:
 
 
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
+    problem = out_of_range(body, LIMITS)
+    if problem is not None:
+        return Generated(problem, Usage(), 400)
     rng = ctx.rng
     n = max(positive_int(body.get("n")) or 1, 1)
     gpt_image = ctx.model.name.startswith("gpt-image")

@@ -26,6 +26,7 @@ from mockbatch.generators.base import (
     error_body,
     estimate_tokens,
     json_tokens,
+    out_of_range,
     part_tokens,
     positive_int,
     reasoning_tokens,
@@ -123,12 +124,13 @@ def answer(rng: Any, body: dict[str, Any]) -> str:
     return " ".join(sentences)
 
 
+LIMITS = {"max_output_tokens": (MIN_OUTPUT_TOKENS, 2**31 - 1), "top_logprobs": (0, 20)}
+
+
 def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
-    limit = positive_int(body.get("max_output_tokens"))
-    if limit is not None and limit < MIN_OUTPUT_TOKENS:
-        return error_body(f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
-                          f"{MIN_OUTPUT_TOKENS}, but got {limit} instead.", "max_output_tokens",
-                          "integer_below_min_value")
+    problem = out_of_range(body, LIMITS)
+    if problem is not None:
+        return problem
     reasoning = body.get("reasoning")
     if not ctx.model.reasoning and isinstance(reasoning, dict) and reasoning.get("effort") is not None:
         return error_body("Unsupported parameter: 'reasoning.effort' is not supported with this model.",
@@ -151,7 +153,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
     parallel = body.get("parallel_tool_calls") is not False
     max_calls = positive_int(body.get("max_tool_calls"))
     include = body.get("include") if isinstance(body.get("include"), list) else []
-    top = min(positive_int(body.get("top_logprobs")) or 0, 20)
+    top = positive_int(body.get("top_logprobs")) or 0
 
     new_id = ItemIds(ctx)
     resp_id = new_id("resp")
@@ -246,7 +248,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         "temperature": _float(body.get("temperature"), 1.0),
         "text": {"format": _echo_format(_format(body)), "verbosity": config.get("verbosity") or "medium"},
         "tool_choice": choice,
-        "tools": [_echo_tool(t) for t in body.get("tools") or []],
+        "tools": [_echo_tool(t) for t in body["tools"]] if isinstance(body.get("tools"), list) else [],
         "top_logprobs": top,
         "top_p": _float(body.get("top_p"), 1.0),
         "truncation": body.get("truncation") or "disabled",

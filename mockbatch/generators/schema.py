@@ -21,6 +21,9 @@ from typing import Any
 from mockbatch.generators.base import WORDS
 
 MAX_DEPTH = 6  # nesting past which the generator steers towards the smallest valid instance
+GIVE_UP_DEPTH = 40  # a schema that cannot end its own recursion gets null here instead of looping
+MAX_NODES = 20_000  # values drawn per instance; past it everything is null (bounds pathological schemas)
+MAX_SIZE = 1000  # cap on items, properties and string length drawn, whatever the schema's minimum says
 _TYPES = ("string", "number", "integer", "boolean", "object", "array", "null")
 
 
@@ -33,6 +36,7 @@ class _Draw:
     def __init__(self, root: Any, rng: random.Random) -> None:
         self.root = root
         self.rng = rng
+        self.nodes = 0
 
     # -- schema plumbing ------------------------------------------------------------------------
     def resolve(self, schema: Any) -> Any:
@@ -59,14 +63,14 @@ class _Draw:
                 return {}
         return node
 
-    def merge_all_of(self, schema: dict[str, Any]) -> dict[str, Any]:
+    def merge_all_of(self, schema: dict[str, Any], nesting: int = 0) -> dict[str, Any]:
         merged = {k: v for k, v in schema.items() if k != "allOf"}
-        for part in schema["allOf"]:
+        for part in schema["allOf"] if isinstance(schema["allOf"], list) else []:
             part = self.resolve(part)
             if not isinstance(part, dict):
                 continue
             if "allOf" in part:
-                part = self.merge_all_of(part)
+                part = self.merge_all_of(part, nesting + 1) if nesting < 8 else {}
             for key, value in part.items():
                 if key == "properties" and isinstance(merged.get(key), dict):
                     merged[key] = {**merged[key], **value}
@@ -99,6 +103,9 @@ class _Draw:
 
     # -- values ---------------------------------------------------------------------------------
     def value(self, schema: Any, depth: int) -> Any:
+        self.nodes += 1
+        if depth > GIVE_UP_DEPTH or self.nodes > MAX_NODES:
+            return None
         schema = self.resolve(schema)
         if schema is True or schema is None or schema == {}:
             return self.rng.choice(WORDS)
@@ -170,6 +177,7 @@ class _Draw:
                 out[name] = self.value(props[name], depth + 1)
         min_props = schema.get("minProperties")
         if isinstance(min_props, int):
+            min_props = min(min_props, MAX_SIZE)
             for name in optional:
                 if len(out) >= min_props:
                     break
@@ -188,7 +196,7 @@ class _Draw:
         items = schema.get("items", True)
         if isinstance(items, list):  # draft 4-7 tuple form
             prefix, items = items, schema.get("additionalItems", True)
-        low = max(int(schema.get("minItems", 0) or 0), 0)
+        low = min(max(_int(schema.get("minItems")), 0), MAX_SIZE)
         high = schema.get("maxItems")
         high = low + 3 if not isinstance(high, int) else max(high, low)
         if items is False:
@@ -214,7 +222,7 @@ class _Draw:
     # -- scalars --------------------------------------------------------------------------------
     def string(self, schema: dict[str, Any]) -> str:
         rng = self.rng
-        low = int(schema.get("minLength", 0) or 0)
+        low = min(_int(schema.get("minLength")), MAX_SIZE * 10)
         high = schema.get("maxLength")
         pattern = schema.get("pattern")
         if isinstance(pattern, str):
@@ -292,6 +300,10 @@ def _bounds(schema: dict[str, Any], *, integer: bool) -> tuple[Any, Any]:
     if integer:
         low, high = math.ceil(low), math.floor(high)
     return low, high
+
+
+def _int(value: Any) -> int:
+    return int(value) if _num(value) else 0
 
 
 def _num(value: Any) -> bool:
@@ -412,6 +424,8 @@ def _emit(tokens: Any, rng: random.Random, groups: dict[int, str]) -> str:
             out.append(text)
         elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
             low, high, inner = arg
+            if low > MAX_SIZE:
+                raise _Unsupported("repeat")
             high = low + 3 if high is sre.MAXREPEAT else high
             out.extend(_emit(inner, rng, groups) for _ in range(rng.randint(low, min(high, low + 3))))
         elif op is sre.GROUPREF:
