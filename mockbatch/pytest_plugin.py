@@ -101,9 +101,11 @@ def mockbatch(request: pytest.FixtureRequest, mockbatch_settings: dict[str, Any]
 
 @pytest.fixture
 def mockbatch_client(mockbatch: MockBatchServer) -> Iterator[openai.OpenAI]:
-    """An `openai.OpenAI` client aimed at this test's server (the SDK's default retries kept)."""
+    """An `openai.OpenAI` client aimed at this test's server (the SDK's default retries kept; no proxy
+    from the environment, since the server is local)."""
     openai = pytest.importorskip("openai", reason=NO_OPENAI.format("mockbatch_client"))
-    client = openai.OpenAI(base_url=mockbatch.base_url, api_key=mockbatch.api_key)
+    http = openai.DefaultHttpxClient(trust_env=False)
+    client = openai.OpenAI(base_url=mockbatch.base_url, api_key=mockbatch.api_key, http_client=http)
     yield client
     client.close()
 
@@ -113,7 +115,6 @@ def mockbatch_async_client(mockbatch: MockBatchServer) -> openai.AsyncOpenAI:
     """An `openai.AsyncOpenAI` client aimed at this test's server, for async tests. Its connections
     are not kept alive, so none is left open on the test's event loop when the loop closes."""
     openai = pytest.importorskip("openai", reason=NO_OPENAI.format("mockbatch_async_client"))
-    import httpx
-
-    http = openai.DefaultAsyncHttpxClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=0))
+    limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=100, max_keepalive_connections=0)
+    http = openai.DefaultAsyncHttpxClient(trust_env=False, limits=limits)
     return openai.AsyncOpenAI(base_url=mockbatch.base_url, api_key=mockbatch.api_key, http_client=http)

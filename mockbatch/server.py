@@ -53,6 +53,10 @@ def serve(settings: Settings) -> None:
         sys.exit(STARTUP_FAILURE)
 
 
+# The server is local: a proxy from the environment (HTTP_PROXY without NO_PROXY) must not be used to reach it.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class ServerError(RuntimeError):
     """Something failed inside the in-process server (a bug in mockbatch, or a failed start)."""
 
@@ -223,7 +227,7 @@ class MockBatchServer:
         req = urllib.request.Request(self.url + "/_mockbatch" + path, data=data, method=method,
                                      headers={"content-type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            with _DIRECT.open(req, timeout=60) as resp:
                 answer = json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             self.check()
@@ -248,7 +252,8 @@ class MockBatchServer:
         return float(self.control("GET", "/clock")["now"])
 
     def reset(self) -> None:
-        """Forget every file and batch; the clock goes back to its start."""
+        """Forget every file, batch and journal entry; the clock goes back to its start and the scenario
+        to the configured one."""
         self.control("POST", "/reset")
 
     def use_scenario(self, name: str) -> None:

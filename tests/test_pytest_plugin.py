@@ -21,6 +21,14 @@ def _ini(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
 
 
+def no_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment that goes nowhere: the fixtures' clients must not use it."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+
 def suite(pytester: pytest.Pytester, source: str, **files: str) -> None:
     pytester.makepyfile(test_suite=textwrap.dedent(source), **{k: textwrap.dedent(v) for k, v in files.items()})
 
@@ -52,7 +60,8 @@ def test_each_test_gets_a_clean_session_server(pytester: pytest.Pytester) -> Non
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
 
 
-def test_a_full_batch_through_the_client_fixture(pytester: pytest.Pytester) -> None:
+def test_a_full_batch_through_the_client_fixture(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    no_way_out(monkeypatch)
     suite(pytester, f"""
         import json
 
@@ -177,7 +186,8 @@ def test_a_server_side_exception_errors_the_test_that_caused_it(pytester: pytest
     ])
 
 
-def test_async_tests_use_the_async_client(pytester: pytest.Pytester) -> None:
+def test_async_tests_use_the_async_client(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    no_way_out(monkeypatch)
     suite(pytester, f"""
         import pytest
 
