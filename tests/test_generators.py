@@ -551,6 +551,14 @@ def check_prompt_variables(body: dict[str, Any], result: Generated) -> None:
         "Jane Doe") + estimate_tokens("order 1234")
 
 
+def check_prompt_only(body: dict[str, Any], result: Generated) -> None:
+    text = output_text(body)
+    assert "Jane Doe" in text and "order 1234" in text
+    assert body["prompt"] == {"id": "pmpt_abc123", "version": None,
+                              "variables": {"customer": "Jane Doe", "topic": "order 1234"}}
+    assert body["usage"]["input_tokens"] == 3 + 16 + estimate_tokens("Jane Doe") + estimate_tokens("order 1234")
+
+
 def check_response_logprobs(body: dict[str, Any], result: Generated) -> None:
     (message,) = body["output"]
     part = message["content"][0]
@@ -783,6 +791,8 @@ CASES = [
     Case("responses-prompt", R, {"model": "gpt-4o", "input": "Hello", "prompt": {
         "id": "pmpt_abc123", "version": "2", "variables": {
             "customer": "Jane Doe", "topic": {"type": "input_text", "text": "order 1234"}}}}, check_prompt_variables),
+    Case("responses-prompt-only", R, {"model": "gpt-4o", "prompt": {"id": "pmpt_abc123", "variables": {
+        "customer": "Jane Doe", "topic": "order 1234"}}}, check_prompt_only),
     Case("responses-logprobs", R, responses_body(include=["message.output_text.logprobs"], top_logprobs=2),
          check_response_logprobs),
     Case("responses-echo", R, responses_body(
