@@ -149,7 +149,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
     effort = reasoning_cfg.get("effort") or ("medium" if model.reasoning else None)
     summary = reasoning_cfg.get("summary") or reasoning_cfg.get("generate_summary")
     available = tools.from_responses(body.get("tools"))
-    choice = body.get("tool_choice", "auto")
+    choice = body.get("tool_choice") or "auto"
     parallel = body.get("parallel_tool_calls") is not False
     max_calls = positive_int(body.get("max_tool_calls"))
     include = body.get("include") if isinstance(body.get("include"), list) else []
