@@ -80,7 +80,11 @@ class Engine:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.settings.tick_seconds)
-            await self.settle_all()
+            try:
+                await self.settle_all()
+            except Exception as exc:  # a bug: keep ticking, and keep it visible
+                log.exception("moving batches on failed")
+                self.failures.append(exc)
 
     async def _save_clock(self, tx: Tx) -> None:
         await tx.set_meta("clock", json.dumps(asdict(self.clock.anchor)))
