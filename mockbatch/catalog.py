@@ -118,3 +118,57 @@ ENQUEUED_TOKEN_LIMITS: dict[str, int] = {
     "text-embedding-3-large": 3_000_000,
     "text-embedding-ada-002": 3_000_000,
 }
+
+
+# -- the user's own models ----------------------------------------------------------------------------
+class ModelsFileError(ValueError):
+    """A models file is unusable; the message names the file, the model and the reason."""
+
+
+def load_file(path: str) -> list[tuple[Model, int | None]]:
+    """Read a TOML file of models, one table each:
+
+        [models."ft:gpt-4o-mini:acme::x1"]
+        endpoints = ["/v1/chat/completions"]   # required
+        snapshot = "ft:gpt-4o-mini:acme::x1"    # default: the name
+        reasoning = false
+        dimensions = 1536                       # embedding models
+        enqueued_token_limit = 2000000          # default: no limit
+    """
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ModelsFileError(f"{path}: cannot read: {exc}") from None
+    known = {"models"}
+    if set(data) - known:
+        raise ModelsFileError(f"{path}: {sorted(set(data) - known)[0]}: unknown key")
+    out = []
+    for name, spec in (data.get("models") or {}).items():
+        where = f"{path}: models.{name}"
+        if not isinstance(spec, dict):
+            raise ModelsFileError(f"{where}: expected a table")
+        unknown = set(spec) - {"endpoints", "snapshot", "reasoning", "dimensions", "enqueued_token_limit"}
+        if unknown:
+            raise ModelsFileError(f"{where}.{sorted(unknown)[0]}: unknown key")
+        endpoints = spec.get("endpoints")
+        if not isinstance(endpoints, list) or not endpoints or any(e not in ENDPOINTS for e in endpoints):
+            raise ModelsFileError(f"{where}.endpoints: expected a list of batch endpoints ({', '.join(ENDPOINTS)})")
+        for key, kind in (("snapshot", str), ("reasoning", bool), ("dimensions", int), ("enqueued_token_limit", int)):
+            if key in spec and (not isinstance(spec[key], kind) or (kind is int and isinstance(spec[key], bool))):
+                raise ModelsFileError(f"{where}.{key}: expected {kind.__name__}")
+        model = Model(name, spec.get("snapshot", name), tuple(endpoints), dimensions=spec.get("dimensions"),
+                      reasoning=spec.get("reasoning", False))
+        out.append((model, spec.get("enqueued_token_limit")))
+    return out
+
+
+def register(models: list[tuple[Model, int | None]]) -> None:
+    """Add (or replace) models in this process's table."""
+    for model, limit in models:
+        MODELS[model.name] = model
+        MODELS.setdefault(model.snapshot, model)
+        if limit is not None:
+            ENQUEUED_TOKEN_LIMITS[model.name] = limit

@@ -62,6 +62,8 @@ def main() -> None:
                    "Default: the server's own timings, no faults.")
 @click.option("--scenarios-dir", default=None, envvar=_env("SCENARIOS_DIR"),
               help="A directory of your own scenario files, added beside the bundled ones.")
+@click.option("--models", "models_file", default=None, envvar=_env("MODELS"),
+              help="A TOML file of extra models (fine-tunes, new snapshots) for the model table.")
 def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) -> None:
     """Run the server."""
     from mockbatch.scenarios import ScenarioBook, ScenarioError
@@ -73,7 +75,9 @@ def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) 
         book = ScenarioBook(settings.scenarios_dir)
         if settings.scenario:
             book.get(settings.scenario)
-    except (SettingsError, ScenarioError) as exc:
+        if settings.models_file:
+            catalog.load_file(settings.models_file)
+    except (SettingsError, ScenarioError, catalog.ModelsFileError) as exc:
         fail(str(exc))
     except KeyError:
         fail(f"scenario: unknown scenario '{settings.scenario}'; known: {', '.join(book.names())}")

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from mockbatch import ids, jobs, lifecycle
+from mockbatch import catalog, ids, jobs, lifecycle
 from mockbatch.clock import Anchor, Clock
 from mockbatch.errors import Conflict, InvalidRequest, PayloadTooLarge, batch_not_found, file_not_found
 from mockbatch.lifecycle import STAMP, TERMINAL, OutputKey, Phase, Plan, Progress, Status, Step
@@ -49,6 +49,8 @@ class Engine:
         self._stop = threading.Event()
         self._ticker: asyncio.Task[None] | None = None
         self.traffic = Traffic(settings.seed)
+        if settings.models_file:
+            catalog.register(catalog.load_file(settings.models_file))
         self.scenarios = ScenarioBook(settings.scenarios_dir)
         self.scenario = self.scenarios.get(settings.scenario) if settings.scenario else self.scenarios.get("default")
         self._hidden: dict[tuple[str, str], float] = {}  # (tenant, file id) -> virtual time it becomes visible

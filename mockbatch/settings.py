@@ -29,6 +29,7 @@ class Settings:
     enqueued_token_limit: int | None = None  # per model and tenant; None: each model's default (catalog)
     scenario: str | None = None  # the active scenario: a name or a path to a TOML file; None: the default
     scenarios_dir: str | None = None  # the user's scenario files, beside the bundled ones
+    models_file: str | None = None  # a TOML file of extra models for the model table
     tick_seconds: float = field(default=0.2, repr=False)  # how often the real clock's batches are moved on
 
     def __post_init__(self) -> None:
