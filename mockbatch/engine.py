@@ -14,7 +14,6 @@ import logging
 import math
 import threading
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -44,7 +43,7 @@ class Engine:
         self.clock = clock
         self.settings = settings
         self.seed = settings.seed
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mockbatch-job")
+        self._runner = jobs.Runner()
         self._jobs: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._stop = threading.Event()
         self._ticker: asyncio.Task[None] | None = None
@@ -77,7 +76,7 @@ class Engine:
         for task in list(self._jobs.values()):
             task.cancel()
         await asyncio.gather(*self._jobs.values(), return_exceptions=True)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._runner.close()
 
     async def _tick(self) -> None:
         while True:
@@ -95,6 +94,7 @@ class Engine:
     async def reset(self) -> None:
         """Forget everything: files, batches, id sequences; the clock goes back to its start."""
         self._stop.set()
+        self._runner.cancel()
         for task in list(self._jobs.values()):
             task.cancel()
         await asyncio.gather(*self._jobs.values(), return_exceptions=True)
@@ -186,10 +186,12 @@ class Engine:
             async with self.store.transaction() as tx:
                 await tx.delete_blob(blob)
             raise
+        if purpose == "batch":
+            self._runner.expect(size)  # a big input starts the worker processes before its batch needs them
         return _file_object(row)
 
     async def get_file(self, tenant: str, file_id: str) -> dict[str, Any]:
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             row = await tx.get_file(tenant, file_id)
         if row is None:
             raise file_not_found(file_id)
@@ -197,7 +199,7 @@ class Engine:
 
     async def list_files(self, tenant: str, purpose: str | None, after: str | None, limit: int,
                          order: str) -> dict[str, Any]:
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             rows = await tx.list_files(tenant, purpose, after, limit + 1, ascending=order == "asc")
         return page([_file_object(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
@@ -213,7 +215,7 @@ class Engine:
         return {"id": file_id, "object": "file", "deleted": True}
 
     async def file_content(self, tenant: str, file_id: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             row = await tx.get_file(tenant, file_id)
         if row is None:
             raise file_not_found(file_id)
@@ -250,13 +252,18 @@ class Engine:
         return await self._view(row)
 
     async def get_batch(self, tenant: str, batch_id: str) -> dict[str, Any]:
-        async with self.store.transaction() as tx:  # a retrieve is a poll: phases may end after N of them
+        async with self.store.read() as tx:
             row = await tx.get_batch(batch_id, tenant)
-            if row is None:
-                raise batch_not_found(batch_id)
-            if row.status not in TERMINAL_VALUES:
-                row.progress["polls"] = row.progress.get("polls", 0) + 1
-                await tx.update_batch(row)
+        if row is None:
+            raise batch_not_found(batch_id)
+        if row.status not in TERMINAL_VALUES and _counts_polls(row.plan):
+            async with self.store.transaction() as tx:  # a retrieve is a poll: phases may end after N of them
+                row = await tx.get_batch(batch_id, tenant)
+                if row is None:
+                    raise batch_not_found(batch_id)
+                if row.status not in TERMINAL_VALUES:
+                    row.progress["polls"] = row.progress.get("polls", 0) + 1
+                    await tx.update_batch(row)
         row = await self._settle(batch_id, tenant)
         return await self._view(row)
 
@@ -286,7 +293,7 @@ class Engine:
 
     async def list_batches(self, tenant: str, after: str | None, limit: int, stale: float = 0.0) -> dict[str, Any]:
         """Newest first; with `stale`, each batch as it looked `stale` virtual seconds ago."""
-        async with self.store.transaction() as tx:
+        async with self.store.read() as tx:
             rows = await tx.list_batches(tenant, after, limit + 1)
         views = []
         for row in rows[:limit]:
@@ -325,7 +332,7 @@ class Engine:
     # -- moving batches on --------------------------------------------------------------------
     async def settle_all(self, wait: bool = False) -> None:
         while True:
-            async with self.store.transaction() as tx:
+            async with self.store.read() as tx:
                 active = await tx.batch_ids_in(ACTIVE)
             for batch_id in active:
                 await self._settle(batch_id)
@@ -346,6 +353,12 @@ class Engine:
     async def _settle_once(self, batch_id: str, tenant: str | None = None) -> BatchRow:
         """Apply every transition due by now; start the work the next one waits for."""
         now = self.clock.now()
+        async with self.store.read() as tx:  # most looks find nothing due: no write, no wait for the lock
+            row = await tx.get_batch(batch_id, tenant)
+        if row is None:
+            raise batch_not_found(batch_id)
+        if self._due(row, Progress.from_dict(row.progress), Plan.from_dict(row.plan), now) is None:
+            return row
         async with self.store.transaction() as tx:
             row = await tx.get_batch(batch_id, tenant)
             if row is None:
@@ -353,23 +366,29 @@ class Engine:
             plan = Plan.from_dict(row.plan)
             progress = Progress.from_dict(row.progress)
             changed = False
-            while (step := lifecycle.next_step(Status(row.status), progress, plan, now)) is not None:
-                if step.needs_validation:
-                    self._start(row, "validate")
-                    break
-                if step.output is not None and not lifecycle.output_ready(progress, step.output):
-                    if step.at <= now or (self.clock.mode == "real" and step.at < math.inf):
-                        self._start(row, "output", step.output)  # start writing early on the real clock
-                    break
-                at = max(step.at, (progress.output or {}).get("ready_at") or 0.0) if step.output else step.at
-                if at > now:
-                    break
-                await self._apply(tx, row, progress, step, at)
+            while (due := self._due(row, progress, plan, now)) is not None:
+                await self._apply(tx, row, progress, *due)
                 changed = True
             if changed:
                 row.progress = progress.to_dict()
                 await tx.update_batch(row)
         return row
+
+    def _due(self, row: BatchRow, progress: Progress, plan: Plan, now: float) -> tuple[Step, float] | None:
+        """The next transition and its time, if it falls due by `now`; else None, once the work it waits
+        for (validation, writing the output) has been started."""
+        step = lifecycle.next_step(Status(row.status), progress, plan, now)
+        if step is None:
+            return None
+        if step.needs_validation:
+            self._start(row, progress, "validate")
+            return None
+        if step.output is not None and not lifecycle.output_ready(progress, step.output):
+            if step.at <= now or (self.clock.mode == "real" and step.at < math.inf):
+                self._start(row, progress, "output", step.output)  # start writing early on the real clock
+            return None
+        at = max(step.at, (progress.output or {}).get("ready_at") or 0.0) if step.output else step.at
+        return None if at > now else (step, at)
 
     async def _apply(self, tx: Tx, row: BatchRow, progress: Progress, step: Step, at: float) -> None:
         b = row.batch
@@ -421,11 +440,10 @@ class Engine:
         b["usage"] = out["usage"]
         out["files"] = {}
 
-    def _start(self, row: BatchRow, kind: str, key: OutputKey | None = None) -> None:
+    def _start(self, row: BatchRow, progress: Progress, kind: str, key: OutputKey | None = None) -> None:
         job = (row.id, kind)
         if job in self._jobs:
             return
-        progress = Progress.from_dict(row.progress)
         plan = Plan.from_dict(row.plan)
         facts = jobs.BatchFacts(row.id, self.seed, row.batch["endpoint"], progress.input_blob or 0, plan.shuffle,
                                 progress.in_progress or 0.0, plan.per_request, row.batch["model"], plan.lines)
@@ -435,15 +453,14 @@ class Engine:
 
     async def _run(self, kind: str, batch_id: str, facts: jobs.BatchFacts, key: OutputKey | None,
                    total: int) -> None:
-        loop = asyncio.get_running_loop()
         stop = self._stop
         path = self.store.path
         try:
             if kind == "validate":
-                result = await loop.run_in_executor(self._pool, jobs.run_validation, path, facts, stop)
+                result = await self._runner.validate(path, facts, stop)
             else:
                 assert key is not None
-                result = await loop.run_in_executor(self._pool, jobs.run_output, path, facts, key, total, stop)
+                result = await self._runner.output(path, facts, key, total, stop)
         except jobs.Stopped:
             return
         except Exception as exc:  # a bug: keep it visible to the in-process server and the log
@@ -484,13 +501,18 @@ class Engine:
             progress = Progress.from_dict(row.progress)
             plan = Plan.from_dict(row.plan)
             if progress.in_progress is not None:
-                async with self.store.transaction() as tx:
+                async with self.store.read() as tx:
                     outcomes = await tx.get_outcomes(row.id)
                 b["request_counts"] = lifecycle.request_counts(status, progress, plan, outcomes, self.clock.now())
         history = self._history.setdefault(row.id, [])
         if not history or history[-1][1]["status"] != b["status"]:
             history.append((self.clock.now(), b))  # remembered for scenarios that serve stale lists
         return b
+
+
+def _counts_polls(plan: dict[str, Any]) -> bool:
+    return any((plan.get(phase) or {}).get("polls") for phase in ("validating", "in_progress", "finalizing",
+                                                                   "cancelling"))
 
 
 def _last_stamp(progress: Progress) -> float:

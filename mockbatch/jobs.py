@@ -1,27 +1,44 @@
-"""The two heavy pieces of work, run in worker threads so the event loop never waits on them:
-validating an input file, and writing a batch's output and error files.
+"""The two heavy pieces of work, run off the event loop: validating an input file, and writing a batch's
+output and error files.
 
 Both are deterministic functions of the stored input and the batch's frozen plan, so after a crash
-they simply run again and produce the same bytes.
+they simply run again and produce the same bytes. `Runner` decides where they run: small jobs in a
+thread; big ones in worker processes, which have their own interpreter lock, so the event loop answers
+as fast while they work, and a big output is split into parts that the processes write side by side.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import os
+import pickle
 import random
+import signal
+import subprocess
+import sys
 import threading
+import traceback
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mockbatch import catalog, ids
 from mockbatch.generators import GENERATORS, Generated, LineContext, Usage
 from mockbatch.lifecycle import OutputKey
 from mockbatch.scenarios import LineRule, match_line
-from mockbatch.store import BlobIO
+from mockbatch.store import BlobGone, BlobIO
 from mockbatch.validation import numbered, parse_line, validate
 
+log = logging.getLogger("mockbatch")
+
 WINDOW = 1000  # lines are shuffled within windows of this size: output order differs, memory stays bounded
+PROCESS_LINES = 2_000  # outputs this long are written by worker processes (starting one costs ~0.3 s)
+PROCESS_BYTES = 256 << 10  # inputs this big are validated in a worker process, and make the workers start early
+PART_CHUNKS = 1 << 32  # chunk numbers of the parts of one blob, written side by side, never meet
 
 NEVER_RAN = {
     "expired": {"code": "batch_expired",
@@ -56,6 +73,18 @@ class BatchFacts:
     rules: tuple[LineRule, ...] = ()  # the scenario's line rules
 
 
+@dataclass(frozen=True)
+class Part:
+    """Windows [first, stop) of the processing order, written into the output and error blobs from chunk
+    number `first_chunk` on."""
+
+    first: int
+    stop: int
+    output_blob: int
+    error_blob: int
+    first_chunk: int = 0
+
+
 class Stopped(Exception):
     """The server is stopping or was reset: the job's result would be thrown away."""
 
@@ -83,35 +112,50 @@ def outcomes(facts: BatchFacts, custom_ids: list[str]) -> bytes:
     return bytes(out)
 
 
-def _requests(io: BlobIO, blob: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    for _, raw in numbered(io.lines(blob)):
-        obj = parse_line(raw)
-        yield obj["custom_id"], obj["body"]
+# -- writing output ------------------------------------------------------------------------------------
+_BODY = "\x00body\x00"
+_BODY_JSON = json.dumps(_BODY)
 
 
-def _line(batch_req: str, custom_id: str, response: dict[str, Any] | None, err: dict[str, Any] | None) -> bytes:
-    return (json.dumps({"id": batch_req, "custom_id": custom_id, "response": response, "error": err}) + "\n").encode()
+def _line(batch_req: str, custom_id: str, response: dict[str, Any] | None, err: dict[str, Any] | None,
+          body_json: str | None = None) -> bytes:
+    """One output line, as `json.dumps` writes it. `body_json` is the response body already encoded (by a
+    generator that writes its own JSON, such as the embeddings' pre-formatted vectors): copied in as is."""
+    line = {"id": batch_req, "custom_id": custom_id, "response": response, "error": err}
+    if body_json is None:
+        return (json.dumps(line) + "\n").encode()
+    assert response is not None and err is None
+    text = json.dumps({**line, "response": {**response, "body": _BODY}})
+    head, _, tail = text.rpartition(_BODY_JSON)  # the last value from the request (custom_id) comes before
+    return (head + body_json + tail + "\n").encode()
 
 
-def run_output(db_path: str, facts: BatchFacts, key: OutputKey, total: int, stop: threading.Event) -> dict[str, Any]:
-    """Write the output file (2xx lines) and the error file (failed and never-run lines) as blobs."""
+def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part: Part,
+               stop: threading.Event) -> dict[str, Any]:
+    """Write one part's lines: 2xx answers to the output blob, failed and never-run requests to the error blob."""
     generate = GENERATORS[facts.endpoint]
     assert facts.model is not None
     model = next(m for m in catalog.MODELS.values() if m.snapshot == facts.model)
     io = BlobIO(db_path)
     try:
-        out, err = io.writer(), io.writer()
+        out = io.writer(part.output_blob, part.first_chunk)
+        err = io.writer(part.error_blob, part.first_chunk)
         usage = Usage()
         completed = failed = 0
-        position = 0
-        requests = _requests(io, facts.input_blob)
-        for window in processing_order(total, facts.batch_id, facts.shuffle):
+        lines = (raw for _, raw in numbered(io.lines(facts.input_blob)))
+        for number, window in enumerate(processing_order(total, facts.batch_id, facts.shuffle)):
+            if number >= part.stop:
+                break
+            raws = [next(lines) for _ in window]  # the window's input lines, in input order
+            if number < part.first:
+                continue
             if stop.is_set():
                 raise Stopped
-            lines = [next(requests) for _ in window]
             first = min(window)
-            for index in window:
-                custom_id, body = lines[index - first]
+            for offset, index in enumerate(window):
+                position = number * WINDOW + offset
+                request = parse_line(raws[index - first])
+                custom_id, body = request["custom_id"], request["body"]
                 finished = facts.in_progress + (position + 1) * facts.per_request
                 line_key = ids.digest(facts.seed, facts.batch_id, custom_id, size=28)
                 batch_req = f"batch_req_{int(finished) & 0xFFFFFFFF:08x}{line_key[:12].hex()}"
@@ -123,25 +167,235 @@ def run_output(db_path: str, facts: BatchFacts, key: OutputKey, total: int, stop
                         result = Generated(rule.result()[1], Usage(), rule.status)
                     response = {"status_code": result.status_code, "request_id": line_key[12:].hex(),
                                 "body": result.body}
+                    line = _line(batch_req, custom_id, response, None, getattr(result, "json_text", None))
                     if 200 <= result.status_code < 300:
-                        out.write(_line(batch_req, custom_id, response, None))
+                        out.write(line)
                         usage += result.usage
                         completed += 1
                     else:
-                        err.write(_line(batch_req, custom_id, response, None))
+                        err.write(line)
                         failed += 1
                 else:
                     err.write(_line(batch_req, custom_id, None, NEVER_RAN[key.reason]))
-                position += 1
-        files = {}
-        for name, writer in (("output", out), ("error", err)):
-            size = writer.close()
-            files[name] = {"blob": writer.blob_id, "bytes": size}
-        return {
-            "key": [key.ran, key.reason],
-            "files": files,
-            "counts": {"total": total, "completed": completed, "failed": failed},
-            "usage": usage.to_batch_usage(),
-        }
+        return {"output": out.close(), "error": err.close(), "completed": completed, "failed": failed,
+                "usage": usage}
+    except BlobGone:
+        raise Stopped from None
     finally:
         io.close()
+
+
+def _windows(total: int) -> int:
+    return -(-total // WINDOW)
+
+
+def new_blobs(db_path: str) -> tuple[int, int]:
+    io = BlobIO(db_path)
+    try:
+        return io.new_blob(), io.new_blob()
+    finally:
+        io.close()
+
+
+def split(total: int, blobs: tuple[int, int], parts: int) -> list[Part]:
+    """Consecutive runs of windows, one per part; concatenated in order they are the whole output."""
+    n = _windows(total)
+    parts = max(1, min(parts, n))
+    return [Part(k * n // parts, (k + 1) * n // parts, *blobs, first_chunk=k * PART_CHUNKS) for k in range(parts)]
+
+
+def merge(key: OutputKey, total: int, blobs: tuple[int, int], results: list[dict[str, Any]]) -> dict[str, Any]:
+    usage = Usage()
+    for r in results:
+        usage += r["usage"]
+    return {
+        "key": [key.ran, key.reason],
+        "files": {name: {"blob": blob, "bytes": sum(r[name] for r in results)}
+                  for name, blob in zip(("output", "error"), blobs, strict=True)},
+        "counts": {"total": total, "completed": sum(r["completed"] for r in results),
+                   "failed": sum(r["failed"] for r in results)},
+        "usage": usage.to_batch_usage(),
+    }
+
+
+def run_output(db_path: str, facts: BatchFacts, key: OutputKey, total: int, stop: threading.Event) -> dict[str, Any]:
+    """Write the output file (2xx lines) and the error file (failed and never-run lines) as blobs, in one go."""
+    blobs = new_blobs(db_path)
+    return merge(key, total, blobs, [write_part(db_path, facts, key, total, split(total, blobs, 1)[0], stop)])
+
+
+# -- where jobs run ------------------------------------------------------------------------------------
+class Runner:
+    """Runs jobs for the engine, never on the event loop."""
+
+    def __init__(self, processes: int | None = None) -> None:
+        self.threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mockbatch-job")
+        self.workers = Workers(processes or max(1, min(4, os.cpu_count() or 1)))
+
+    def expect(self, size: int) -> None:
+        """A batch input of `size` bytes arrived: if it is big, start the worker processes now, so they are
+        ready by the time it is validated."""
+        if size >= PROCESS_BYTES:
+            self.workers.warm()
+
+    async def validate(self, db_path: str, facts: BatchFacts, stop: threading.Event) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+
+        def job() -> dict[str, Any]:
+            if _blob_size(db_path, facts.input_blob) >= PROCESS_BYTES and self.workers.warm():
+                return self.workers.call(stop, "run_validation", db_path, facts)
+            return run_validation(db_path, facts, stop)
+
+        return await loop.run_in_executor(self.threads, job)
+
+    async def output(self, db_path: str, facts: BatchFacts, key: OutputKey, total: int,
+                     stop: threading.Event) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        if total < PROCESS_LINES or not await loop.run_in_executor(self.threads, self.workers.warm):
+            return await loop.run_in_executor(self.threads, run_output, db_path, facts, key, total, stop)
+        blobs = await loop.run_in_executor(self.threads, new_blobs, db_path)
+        parts = split(total, blobs, self.workers.size)
+        results = await asyncio.gather(*(
+            loop.run_in_executor(self.threads, self.workers.call, stop, "write_part", db_path, facts, key, total, p)
+            for p in parts))
+        return merge(key, total, blobs, list(results))
+
+    def cancel(self) -> None:
+        """Stop every job in a worker process now (thread jobs stop at their next window)."""
+        self.workers.kill()
+
+    def close(self) -> None:
+        self.workers.kill()
+        self.threads.shutdown(wait=True, cancel_futures=True)
+
+
+def _blob_size(db_path: str, blob_id: int) -> int:
+    io = BlobIO(db_path)
+    try:
+        row = io.conn.execute("SELECT size FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        io.close()
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class Worker:
+    """One worker process: `python -c 'serve_worker()'`, fed pickled calls on stdin, answering on stdout."""
+
+    def __init__(self) -> None:
+        # The environment as it is, less what exec could not take (a test runner may keep a huge test id there).
+        env = {k: v for k, v in os.environ.items() if len(k) + len(v) < 65536}
+        root = str(Path(__file__).resolve().parent.parent)  # importable however this process found it
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen([sys.executable, "-c", "from mockbatch.jobs import serve_worker; serve_worker()"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+
+    def call(self, name: str, args: tuple[Any, ...]) -> Any:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            pickle.dump((name, args), self.proc.stdin)
+            self.proc.stdin.flush()
+            status, value = pickle.load(self.proc.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            raise WorkerDied from None
+        if status == "stopped":
+            raise Stopped
+        if status == "error":
+            raise RuntimeError(f"worker process failed:\n{value}")
+        return value
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+class Workers:
+    """Up to `size` worker processes, started when first needed and kept for the next job."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._slots = threading.Semaphore(size)
+        self._idle: list[Worker] = []
+        self._all: set[Worker] = set()
+
+    def warm(self) -> bool:
+        """Start the processes not yet running; False if they cannot be started (jobs then run in threads)."""
+        with self._lock:
+            try:
+                while len(self._all) < self.size:
+                    worker = Worker()
+                    self._all.add(worker)
+                    self._idle.append(worker)
+            except OSError:
+                log.warning("cannot start worker processes; jobs run in threads", exc_info=True)
+                return False
+            return True
+
+    def call(self, stop: threading.Event, name: str, *args: Any) -> Any:
+        """Run TASKS[name](*args, stop) in a worker process, where `stop` is set when the server is gone."""
+        with self._slots:
+            with self._lock:
+                worker = self._idle.pop() if self._idle else Worker()
+                self._all.add(worker)
+            try:
+                result = worker.call(name, args)
+            except WorkerDied:
+                with self._lock:
+                    self._all.discard(worker)
+                worker.kill()
+                if stop.is_set() or worker.proc.returncode == -signal.SIGKILL:
+                    raise Stopped from None
+                raise
+            with self._lock:
+                if worker in self._all:
+                    self._idle.append(worker)
+            return result
+
+    def kill(self) -> None:
+        with self._lock:
+            workers, self._all, self._idle = list(self._all), set(), []
+        for worker in workers:
+            worker.kill()
+
+
+class _ParentGone:
+    """The worker's stop signal: its server died (a crash, a kill); the rerun after restart redoes the work."""
+
+    def __init__(self) -> None:
+        self.parent = os.getppid()
+
+    def is_set(self) -> bool:
+        return os.getppid() != self.parent
+
+
+TASKS = {"write_part": write_part, "run_validation": run_validation}
+
+
+def serve_worker() -> None:
+    """The worker process's loop: read a call, run it, answer; until the server closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on `mockbatch serve` is the server's to handle
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, never into the answers
+    calls = sys.stdin.buffer
+    stop = _ParentGone()
+    while True:
+        try:
+            name, args = pickle.load(calls)
+        except EOFError:
+            return
+        try:
+            answer: tuple[str, Any] = ("ok", TASKS[name](*args, stop))
+        except Stopped:
+            answer = ("stopped", None)
+        except Exception:
+            answer = ("error", traceback.format_exc())
+        pickle.dump(answer, answers)
+        answers.flush()

@@ -125,13 +125,13 @@ class Tx:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
+    # One round trip to the connection's thread per query (a cursor's fetch and close would cost two more).
     async def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        async with self.db.execute(sql, args) as cur:
-            return await cur.fetchone()
+        rows = await self.db.execute_fetchall(sql, args)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        async with self.db.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+        return list(await self.db.execute_fetchall(sql, args))
 
     # -- meta ---------------------------------------------------------------------------------
     async def get_meta(self, key: str) -> str | None:
@@ -201,9 +201,11 @@ class Tx:
         await self.db.execute("INSERT INTO chunks (blob_id, n, data) VALUES (?, ?, ?)", (blob_id, n, data))
         await self.db.execute("UPDATE blobs SET size = size + ? WHERE id = ?", (len(data), blob_id))
 
-    async def read_chunk(self, blob_id: int, n: int) -> bytes | None:
-        row = await self._one("SELECT data FROM chunks WHERE blob_id = ? AND n = ?", (blob_id, n))
-        return None if row is None else bytes(row[0])
+    async def next_chunk(self, blob_id: int, after: int) -> tuple[int, bytes] | None:
+        """The blob's first chunk numbered above `after` (parts written side by side leave gaps)."""
+        row = await self._one("SELECT n, data FROM chunks WHERE blob_id = ? AND n > ? ORDER BY n LIMIT 1",
+                              (blob_id, after))
+        return None if row is None else (row[0], bytes(row[1]))
 
     async def delete_blob(self, blob_id: int) -> None:
         await self.db.execute("DELETE FROM chunks WHERE blob_id = ?", (blob_id,))
@@ -216,6 +218,8 @@ class Tx:
         orphans = [r[0] for r in rows if r[0] not in keep]
         for blob_id in orphans:
             await self.delete_blob(blob_id)
+        # Chunks of a blob deleted while a killed worker was still writing it.
+        await self.db.execute("DELETE FROM chunks WHERE blob_id NOT IN (SELECT id FROM blobs)")
         return len(orphans)
 
     # -- batches ------------------------------------------------------------------------------
@@ -343,11 +347,25 @@ class Tx:
         await self.db.execute("DELETE FROM upload_parts WHERE upload_id = ?", (upload_id,))
 
 
+class _Direct:
+    """A read-only connection used straight from the event loop's thread: a read by key costs microseconds,
+    a round trip to aiosqlite's thread far more. WAL readers never wait for writers."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in (*PRAGMAS[1:], "PRAGMA query_only=1"):
+            self.conn.execute(pragma)
+
+    async def execute_fetchall(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        return self.conn.execute(sql, args).fetchall()
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self.db = db
         self.path = path
         self._lock: Any = None
+        self._direct: _Direct | None = None
 
     @classmethod
     @asynccontextmanager
@@ -360,7 +378,11 @@ class Store:
             store = cls(db, path)
             store._lock = asyncio.Lock()
             await store._migrate()
-            yield store
+            store._direct = _Direct(path)
+            try:
+                yield store
+            finally:
+                store._direct.conn.close()
 
     async def _migrate(self) -> None:
         async with self.db.execute("PRAGMA user_version") as cur:
@@ -381,16 +403,23 @@ class Store:
             else:
                 await self.db.execute("COMMIT")
 
-    async def read_blob(self, blob_id: int, start_chunk: int = 0) -> AsyncIterator[bytes]:
-        """Stream a blob chunk by chunk, each read its own short transaction so writers interleave."""
-        n = start_chunk
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """Small reads (rows by key, a page of a list) without a transaction: each statement sees the last
+        commit. Only for reads: the connection refuses writes."""
+        assert self._direct is not None
+        yield Tx(self._direct)  # type: ignore[arg-type]
+
+    async def read_blob(self, blob_id: int) -> AsyncIterator[bytes]:
+        """Stream a blob chunk by chunk on aiosqlite's thread, each read on its own so writers interleave."""
+        n = -1
         while True:
-            async with self.transaction() as tx:
-                data = await tx.read_chunk(blob_id, n)
-            if data is None:
+            async with self._lock:
+                found = await Tx(self.db).next_chunk(blob_id, n)
+            if found is None:
                 return
+            n, data = found
             yield data
-            n += 1
 
 
 class BlobIO:
@@ -405,13 +434,14 @@ class BlobIO:
         self.conn.close()
 
     def chunks(self, blob_id: int) -> Iterator[bytes]:
-        n = 0
+        n = -1
         while True:
-            row = self.conn.execute("SELECT data FROM chunks WHERE blob_id = ? AND n = ?", (blob_id, n)).fetchone()
+            row = self.conn.execute("SELECT n, data FROM chunks WHERE blob_id = ? AND n > ? ORDER BY n LIMIT 1",
+                                    (blob_id, n)).fetchone()
             if row is None:
                 return
-            yield bytes(row[0])
-            n += 1
+            n = row[0]
+            yield bytes(row[1])
 
     def lines(self, blob_id: int) -> Iterator[bytes]:
         """The blob split into lines (without their newline); a last line without one is kept."""
@@ -424,18 +454,32 @@ class BlobIO:
         if rest:
             yield rest
 
-    def writer(self) -> BlobWriter:
-        return BlobWriter(self.conn)
+    def new_blob(self) -> int:
+        blob_id = self.conn.execute("INSERT INTO blobs (size) VALUES (0)").lastrowid
+        assert blob_id is not None
+        return blob_id
+
+    def writer(self, blob_id: int | None = None, first_chunk: int = 0) -> BlobWriter:
+        """Write a new blob, or (several writers side by side) part of one from chunk `first_chunk` on.
+
+        Blob writes skip fsync: waiting for the disk would double the time a big output takes, and what a job
+        writes it can write again. A killed process loses nothing this way; only an OS crash could cost data."""
+        self.conn.execute("PRAGMA synchronous=OFF")
+        return BlobWriter(self.conn, self.new_blob() if blob_id is None else blob_id, first_chunk)
+
+
+class BlobGone(Exception):
+    """The blob being written no longer exists (a reset, or a restart swept it)."""
 
 
 class BlobWriter:
     """Buffers writes into CHUNK-sized rows; a few chunks per commit keeps the server's waits short."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, blob_id: int, first_chunk: int = 0) -> None:
         self.conn = conn
-        self.blob_id = conn.execute("INSERT INTO blobs (size) VALUES (0)").lastrowid
+        self.blob_id = blob_id
         self.size = 0
-        self._n = 0
+        self._n = first_chunk
         self._buf: list[bytes] = []
         self._buffered = 0
 
@@ -458,8 +502,11 @@ class BlobWriter:
             written = sum(len(r[2]) for r in rows)
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("INSERT INTO chunks (blob_id, n, data) VALUES (?, ?, ?)", rows)
-            self.conn.execute("UPDATE blobs SET size = size + ? WHERE id = ?", (written, self.blob_id))
-            self.conn.execute("COMMIT")
+            if self.conn.execute("UPDATE blobs SET size = size + ? WHERE id = ?", (written, self.blob_id)).rowcount:
+                self.conn.execute("COMMIT")
+            else:  # wiped or swept meanwhile: nobody will read this
+                self.conn.execute("ROLLBACK")
+                raise BlobGone(self.blob_id)
             self.size += written
 
     def close(self) -> int:

@@ -55,8 +55,11 @@ def _reject_constant(value: str) -> float:
     raise ValueError(value)  # NaN and Infinity are not JSON
 
 
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)  # made once: json.loads(..., **kw) makes one a call
+
+
 def parse_line(raw: bytes) -> Any:
-    return json.loads(raw, parse_constant=_reject_constant)
+    return _decoder.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))  # as json.loads does bytes
 
 
 def numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:

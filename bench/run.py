@@ -1,0 +1,545 @@
+"""mockbatch benchmark: `python bench/run.py` (add `--quick` for a tiny smoke run, `--help` for sizes).
+
+Runs the server as its own process (`python -m mockbatch serve`) with immediate timing on the real clock,
+drives it over HTTP, samples its memory from /proc, and prints one table: each figure, its target, and
+figure / target (for a floor target such as throughput, target / figure), so a ratio at or below 1.0 passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+AUTH = {"authorization": "Bearer sk-bench"}
+IMMEDIATE = ["--validating-seconds", "0", "--request-seconds", "0", "--finalizing-seconds", "0"]
+MB = 1 << 20
+
+
+# -- the table -------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    name: str
+    value: float
+    unit: str
+    target: float | None = None
+    higher_is_better: bool = False
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.target is None:
+            return None
+        if self.higher_is_better:
+            return self.target / self.value if self.value else float("inf")
+        return self.value / self.target
+
+    @property
+    def verdict(self) -> str:
+        r = self.ratio
+        return "" if r is None else ("ok" if r <= 1.0 else "MISS")
+
+
+@dataclass
+class Table:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, *args: Any, **kw: Any) -> None:
+        row = Row(*args, **kw)
+        self.rows.append(row)
+        print(f"  {row.name}: {_fmt(row.value)} {row.unit}", file=sys.stderr, flush=True)
+
+    def render(self) -> str:
+        head = ("figure", "measured", "target", "ratio", "", "note")
+        lines = [head]
+        for r in self.rows:
+            sign = ">=" if r.higher_is_better else "<="
+            target = "" if r.target is None else f"{sign} {_fmt(r.target)} {r.unit}"
+            ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
+            lines.append((r.name, f"{_fmt(r.value)} {r.unit}", target, ratio, r.verdict, r.note))
+        widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+        out = []
+        for i, row in enumerate(lines):
+            out.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+            if i == 0:
+                out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        return "\n".join(out)
+
+
+def _fmt(v: float) -> str:
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}" if v < 1 else f"{v:.2f}"
+
+
+# -- the server under test -------------------------------------------------------------------------
+class Server:
+    """`python -m mockbatch serve` in its own process, with its memory watched."""
+
+    def __init__(self, workdir: Path, name: str, *extra: str) -> None:
+        self.db = workdir / f"{name}.sqlite3"
+        cmd = [sys.executable, "-m", "mockbatch", "serve", "--db", str(self.db), "--port", "0", "--seed", "1",
+               *IMMEDIATE, *extra]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        match = re.search(r"http://([\d.]+):(\d+)", line)
+        if not match:
+            self.proc.kill()
+            raise RuntimeError(f"server did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}")
+        self.host, self.port = match.group(1), int(match.group(2))
+        self.pid = self.proc.pid
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        hdrs = {**AUTH, **({"content-type": "application/json"} if data else {}), **(headers or {})}
+        self.conn.request(method, path, body=data, headers=hdrs)
+        resp = self.conn.getresponse()
+        raw = resp.read()
+        if resp.status >= 400:
+            raise RuntimeError(f"{method} {path}: {resp.status} {raw[:300]!r}")
+        return json.loads(raw)
+
+    def upload(self, name: str, chunks: Callable[[], Iterator[bytes]], size: int) -> dict[str, Any]:
+        """Stream a multipart upload (the content is produced on the fly, never held whole)."""
+        boundary = "benchboundary7d1f"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+                "Content-Type: application/jsonl\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
+        conn.putrequest("POST", "/v1/files")
+        for k, v in {**AUTH, "content-type": f"multipart/form-data; boundary={boundary}",
+                     "content-length": str(len(head) + size + len(tail))}.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        conn.send(head)
+        for data in chunks():
+            conn.sock.sendall(data)
+        conn.send(tail)
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        if resp.status != 200:
+            raise RuntimeError(f"upload: {resp.status} {raw[:300]!r}")
+        return json.loads(raw)
+
+    def download(self, file_id: str, dest: Path) -> int:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
+        conn.request("GET", f"/v1/files/{file_id}/content", headers=AUTH)
+        resp = conn.getresponse()
+        n = 0
+        with open(dest, "wb") as f:
+            while data := resp.read(MB):
+                f.write(data)
+                n += len(data)
+        conn.close()
+        if resp.status != 200:
+            raise RuntimeError(f"download: {resp.status}")
+        return n
+
+    def pids(self) -> list[int]:
+        """The server and any worker processes it started."""
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                with contextlib.suppress(OSError):
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+        return found
+
+    def stop(self) -> None:
+        self.conn.close()
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _status(pid: int) -> dict[str, int]:
+    out = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) * 1024
+    return out
+
+
+class Memory:
+    """Samples the resident memory of the server (and, unless `main_only`, its worker processes); the peak
+    also from VmHWM, which the kernel keeps."""
+
+    def __init__(self, server: Server, every: float = 0.005, main_only: bool = False) -> None:
+        self.server = server
+        self.every = every
+        self.main_only = main_only
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def pids(self) -> list[int]:
+        return [self.server.pid] if self.main_only else self.server.pids()
+
+    def current(self) -> int:
+        return sum(_status(p).get("VmRSS", 0) for p in self.pids())
+
+    def workers(self) -> int:
+        return sum(_status(p).get("VmRSS", 0) for p in self.server.pids()[1:])
+
+    def reset_peak(self) -> None:
+        for pid in self.pids():  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+        self.peak = self.current()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, self.current())
+
+    def __enter__(self) -> Memory:
+        self.reset_peak()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        hwm = sum(_status(p).get("VmHWM", 0) for p in self.pids())
+        self.peak = max(self.peak, hwm)
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+def chat_lines(n: int) -> bytes:
+    return b"".join(json.dumps({
+        "custom_id": f"request-{i}", "method": "POST", "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o-mini", "max_tokens": 1000, "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": f"Write a haiku about the number {i}."}]}}).encode() + b"\n"
+        for i in range(n))
+
+
+def embedding_lines(n: int, dims: int) -> bytes:
+    extra = {} if dims == 1536 else {"dimensions": dims}
+    return b"".join(json.dumps({
+        "custom_id": f"embed-{i}", "method": "POST", "url": "/v1/embeddings",
+        "body": {"model": "text-embedding-3-small", "input": f"The food was delicious and the waiter number {i} "
+                 "was very attentive.", "encoding_format": "float", **extra}}).encode() + b"\n"
+        for i in range(n))
+
+
+def pieces(data: bytes, size: int = MB) -> Callable[[], Iterator[bytes]]:
+    return lambda: (data[i:i + size] for i in range(0, len(data), size))
+
+
+# -- scenarios -------------------------------------------------------------------------------------
+def run_batch(server: Server, data: bytes, endpoint: str, workdir: Path, poll_every: float,
+              limit: float) -> dict[str, Any]:
+    """Upload, create, wait (a separate poller process watches), download; times and latencies."""
+    t0 = time.perf_counter()
+    f = server.upload("input.jsonl", pieces(data), len(data))
+    t_upload = time.perf_counter()
+    batch = server.request("POST", "/v1/batches", {"input_file_id": f["id"], "endpoint": endpoint,
+                                                   "completion_window": "24h"})
+    poller = subprocess.run([sys.executable, str(HERE / "poll.py"), server.host, str(server.port), batch["id"],
+                             str(poll_every), str(limit)], capture_output=True, text=True, check=True)
+    polled = json.loads(poller.stdout)
+    t_done = time.perf_counter()
+    final = polled["batch"]
+    if final.get("status") != "completed":
+        raise RuntimeError(f"batch did not complete: {json.dumps(final)[:500]}")
+    size = server.download(final["output_file_id"], workdir / "output.jsonl")
+    t_end = time.perf_counter()
+    with open(workdir / "output.jsonl", "rb") as out:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: out.read(MB), b""))
+    expected = data.count(b"\n")
+    if lines != expected or final["request_counts"]["completed"] != expected:
+        raise RuntimeError(f"output has {lines} lines, expected {expected}")
+    return {"total": t_end - t0, "upload": t_upload - t0, "wait": t_done - t_upload, "download": t_end - t_done,
+            "bytes": size, "latencies": polled["latencies"]}
+
+
+def p99(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def floor(data: bytes, out_bytes: int, dest: Path) -> float:
+    """The least any implementation must do: parse every line once and write an output of the same size."""
+    started = time.perf_counter()
+    lines = data.splitlines()
+    per_line = out_bytes // len(lines)
+    with open(dest, "wb") as f:
+        for raw in lines:
+            obj = json.loads(raw)
+            line = json.dumps({"custom_id": obj["custom_id"], "response": {"body": ""}}).encode()
+            f.write(line[:-3] + b"x" * max(0, per_line - len(line) - 1) + line[-3:] + b"\n")
+    return time.perf_counter() - started
+
+
+def bench_chat(t: Table, args: argparse.Namespace, workdir: Path) -> None:
+    data = chat_lines(args.lines)
+    server = Server(workdir, "chat")
+    try:
+        server.request("GET", "/_mockbatch/health")
+        with Memory(server) as mem:
+            r = run_batch(server, data, "/v1/chat/completions", workdir, args.poll_every, 600)
+        base = floor(data, r["bytes"], workdir / "floor.jsonl")
+        n = f"{args.lines:,}"
+        t.add(f"chat batch, {n} lines, end to end", r["total"], "s", args.chat_target,
+              note=f"{r['total'] / base:.1f}x the floor; upload {r['upload']:.2f} s, wait {r['wait']:.2f} s, "
+                   f"download {r['download']:.2f} s, {r['bytes'] / MB:.0f} MB out")
+        t.add("  floor: parse input + write same-size output", base, "s", note="one process, no server")
+        t.add("  retrieve p99 during the chat batch", p99(r["latencies"]) * 1000, "ms", 100,
+              note=f"{len(r['latencies'])} polls, max {max(r['latencies']) * 1000:.0f} ms")
+        t.add("  server peak RSS during the chat batch", mem.peak / MB, "MB", note="server + workers")
+    finally:
+        server.stop()
+
+
+def bench_embeddings(t: Table, args: argparse.Namespace, workdir: Path) -> None:
+    data = embedding_lines(args.embedding_lines, args.dims)
+    server = Server(workdir, "embeddings")
+    try:
+        server.request("GET", "/_mockbatch/health")
+        with Memory(server) as mem:
+            r = run_batch(server, data, "/v1/embeddings", workdir, args.poll_every, 600)
+        n = f"{args.embedding_lines:,}"
+        t.add(f"embeddings batch, {n} lines x {args.dims} floats", r["total"], "s", args.embedding_target,
+              note=f"upload {r['upload']:.2f} s, wait {r['wait']:.2f} s, download {r['download']:.2f} s, "
+                   f"{r['bytes'] / MB:,.0f} MB out")
+        t.add("  server peak RSS during the embeddings batch", mem.peak / MB, "MB", 250, note="server + workers")
+        t.add("  retrieve p99 during the embeddings batch", p99(r["latencies"]) * 1000, "ms", 100,
+              note=f"{len(r['latencies'])} polls, max {max(r['latencies']) * 1000:.0f} ms")
+    finally:
+        server.stop()
+
+
+def bench_upload(t: Table, args: argparse.Namespace, workdir: Path) -> None:
+    line = json.dumps({"custom_id": "request-000000000", "method": "POST", "url": "/v1/chat/completions",
+                       "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 200}]}})
+    line_bytes = (line + "\n").encode()
+    count = args.upload_mb * MB // len(line_bytes)
+    block = line_bytes * 1000
+
+    def chunks() -> Iterator[bytes]:
+        left = count
+        while left > 0:
+            k = min(left, 1000)
+            yield block[: k * len(line_bytes)]
+            left -= k
+
+    server = Server(workdir, "upload")
+    try:
+        server.upload("warm.jsonl", pieces(chat_lines(100)), len(chat_lines(100)))  # first-use code paths
+        time.sleep(0.2)
+        with Memory(server, main_only=True) as mem:
+            before = mem.current()
+            started = time.perf_counter()
+            f = server.upload("big.jsonl", chunks, count * len(line_bytes))
+            took = time.perf_counter() - started
+        assert f["bytes"] == count * len(line_bytes), f
+        t.add(f"{args.upload_mb} MB upload: server peak RSS growth", (mem.peak - before) / MB, "MB", 50,
+              note=f"server process; took {took:.1f} s ({f['bytes'] / MB / took:.0f} MB/s); the worker processes "
+                   f"it starts for the batch to come hold {mem.workers() / MB:.0f} MB")
+    finally:
+        server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def throughput(host: str, port: int, path: str, seconds: float, connections: int) -> tuple[float, str]:
+    """Requests per second on keep-alive connections: wrk when installed, else Python threads."""
+    wrk = shutil.which("wrk")
+    if wrk:
+        out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-H",
+                              f"Authorization: {AUTH['authorization']}", f"http://{host}:{port}{path}"],
+                             capture_output=True, text=True, check=True).stdout
+        if "Non-2xx" in out:
+            raise RuntimeError(f"errors while measuring throughput:\n{out}")
+        return float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1)), "wrk"  # type: ignore[union-attr]
+    counts = [0] * connections
+    deadline = time.monotonic() + seconds
+
+    def loop(i: int) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        while time.monotonic() < deadline:
+            conn.request("GET", path, headers=AUTH)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"throughput: {resp.status}")
+            counts[i] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(connections)]
+    started = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return sum(counts) / (time.monotonic() - started), "python threads"
+
+
+def bench_retrieve(t: Table, args: argparse.Namespace, workdir: Path) -> None:
+    server = Server(workdir, "retrieve")
+    bare = None
+    try:
+        data = chat_lines(10)
+        f = server.upload("input.jsonl", pieces(data), len(data))
+        batch = server.request("POST", "/v1/batches", {"input_file_id": f["id"], "endpoint": "/v1/chat/completions",
+                                                       "completion_window": "24h"})
+        deadline = time.monotonic() + 30
+        while batch["status"] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            batch = server.request("GET", f"/v1/batches/{batch['id']}")
+        (workdir / "batch.json").write_text(json.dumps(batch))  # the bare route answers the same object
+        port = _free_port()
+        bare = subprocess.Popen([sys.executable, str(HERE / "bare.py"), str(port), str(workdir / "batch.json")],
+                                stdout=subprocess.PIPE, text=True)
+        assert bare.stdout is not None and bare.stdout.readline().strip() == "ready"
+        for _ in range(100):  # wait until it accepts connections
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.02)
+        path = f"/v1/batches/{batch['id']}"
+        throughput(server.host, server.port, path, 0.5, args.connections)  # warm both
+        throughput("127.0.0.1", port, path, 0.5, args.connections)
+        ours, bares, client = [], [], ""
+        for _ in range(args.rounds):  # interleaved, so background noise hits both alike
+            r, client = throughput(server.host, server.port, path, args.retrieve_seconds, args.connections)
+            ours.append(r)
+            bares.append(throughput("127.0.0.1", port, path, args.retrieve_seconds, args.connections)[0])
+        mine, theirs = statistics.median(ours), statistics.median(bares)
+        t.add("retrieve throughput / bare Starlette JSON route", mine / theirs, "x", 0.5, higher_is_better=True,
+              note=f"{mine:,.0f} vs {theirs:,.0f} req/s ({client}, {args.connections} connections, "
+                   f"median of {args.rounds})")
+    finally:
+        server.stop()
+        if bare is not None:
+            bare.terminate()
+            bare.wait()
+
+
+READY = """
+import json, sys, time, urllib.request
+from mockbatch.server import MockBatchServer
+db = sys.argv[1]
+times = []
+for i in range(3):
+    started = time.perf_counter()
+    mb = MockBatchServer(db=f"{db}.{i}", clock="manual", start_time=1_750_000_000).start()
+    times.append(time.perf_counter() - started)
+    if i < 2:
+        mb.stop()
+def call(method, path, body=None, data=None, headers=None):
+    req = urllib.request.Request(mb.url + path, data=data if data is not None else (
+        json.dumps(body).encode() if body is not None else None), method=method,
+        headers={"authorization": "Bearer sk-bench", "content-type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read())
+boundary = "b0undary"
+line = json.dumps({"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
+                   "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}})
+form = (f"--{boundary}\\r\\nContent-Disposition: form-data; name=\\"purpose\\"\\r\\n\\r\\nbatch\\r\\n"
+        f"--{boundary}\\r\\nContent-Disposition: form-data; name=\\"file\\"; filename=\\"in.jsonl\\"\\r\\n\\r\\n"
+        f"{line}\\n" * 1 + f"\\r\\n--{boundary}--\\r\\n").encode()
+resets = []
+for _ in range(7):
+    for _ in range(3):  # a typical test's leftovers: a few files and a finished batch
+        f = call("POST", "/v1/files", data=form, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        b = call("POST", "/v1/batches", {"input_file_id": f["id"], "endpoint": "/v1/chat/completions",
+                                         "completion_window": "24h"})
+    mb.advance(100)
+    started = time.perf_counter()
+    mb.reset()
+    resets.append(time.perf_counter() - started)
+mb.stop()
+print(json.dumps({"ready": times, "reset": resets}))
+"""
+
+
+def bench_startup(t: Table, workdir: Path) -> None:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import mockbatch.server"], cwd=ROOT, check=True)
+    imported = time.perf_counter() - started
+    out = subprocess.run([sys.executable, "-c", READY, str(workdir / "ready.sqlite3")], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    r = json.loads(out)
+    t.add("MockBatchServer ready (first start in a process)", r["ready"][0] * 1000, "ms", 300,
+          note=f"later starts {min(r['ready'][1:]) * 1000:.0f} ms; interpreter + import {imported * 1000:.0f} ms "
+               "not counted")
+    t.add("reset (median of 7, over HTTP)", statistics.median(r["reset"]) * 1000, "ms", 20,
+          note=f"max {max(r['reset']) * 1000:.0f} ms; 3 files + 3 finished batches each time")
+
+
+# -- main ------------------------------------------------------------------------------------------
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that the bench runs, not the targets")
+    p.add_argument("--lines", type=int, default=50_000, help="chat batch lines")
+    p.add_argument("--embedding-lines", type=int, default=50_000)
+    p.add_argument("--dims", type=int, default=1536)
+    p.add_argument("--upload-mb", type=int, default=200)
+    p.add_argument("--retrieve-seconds", type=float, default=3.0)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds")
+    p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--poll-every", type=float, default=0.01, help="seconds between the poller's requests")
+    p.add_argument("--only", default="chat,embeddings,upload,retrieve,startup",
+                   help="comma-separated scenarios to run")
+    p.add_argument("--chat-target", type=float, default=2.5)
+    p.add_argument("--embedding-target", type=float, default=10.0)
+    args = p.parse_args()
+    if args.quick:
+        args.lines, args.embedding_lines, args.upload_mb = 200, 50, 2
+        args.retrieve_seconds, args.rounds = 1.0, 1
+    only = set(args.only.split(","))
+    table = Table()
+    workdir = Path(tempfile.mkdtemp(prefix="mockbatch-bench-"))
+    try:
+        if "chat" in only:
+            bench_chat(table, args, workdir)
+        if "embeddings" in only:
+            bench_embeddings(table, args, workdir)
+        if "upload" in only:
+            bench_upload(table, args, workdir)
+        if "retrieve" in only:
+            bench_retrieve(table, args, workdir)
+        if "startup" in only:
+            bench_startup(table, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nmockbatch benchmark ({os.cpu_count()} cores, Python {sys.version.split()[0]})\n")
+    print(table.render())
+    misses = [r.name.strip() for r in table.rows if r.verdict == "MISS"]
+    print(f"\n{len(misses)} target(s) missed" + (": " + "; ".join(misses) if misses else ""))
+
+
+if __name__ == "__main__":
+    main()
