@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -66,11 +67,16 @@ async def delete_file(request: Request) -> Response:
 
 async def file_content(request: Request) -> Response:
     file, chunks = await engine(request).file_content(tenant(request), request.path_params["file_id"])
-    headers = {
-        "content-disposition": f'attachment; filename="{file["filename"]}"',
-        "content-length": str(file["bytes"]),
-    }
+    headers = {"content-disposition": _disposition(file["filename"]), "content-length": str(file["bytes"])}
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+
+
+def _disposition(filename: str) -> str:
+    """`attachment; filename="..."`; a name a header cannot carry as is also goes in `filename*` (RFC 6266)."""
+    plain = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename)
+    if plain == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 routes = [

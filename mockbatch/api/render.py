@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockbatch import ids
 from mockbatch.engine import Engine
-from mockbatch.errors import InvalidRequest, MockBatchError, Unauthorized, invalid_type, invalid_value
+from mockbatch.errors import InvalidRequest, MockBatchError, PayloadTooLarge, Unauthorized, invalid_type, invalid_value
 
 log = logging.getLogger("mockbatch")
 
@@ -55,8 +55,17 @@ def tenant(request: Request) -> str:
     return token
 
 
+MAX_JSON_BYTES = 1 << 20  # far above any valid body (metadata tops out near 10 kB); refused before it is all read
+
+
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise PayloadTooLarge(f"Request body too large. The maximum size is {MAX_JSON_BYTES} bytes.")
+        chunks.append(chunk)
+    raw = request._body = b"".join(chunks)  # kept where `request.body()` looks, for anyone reading it again
     try:
         data = json.loads(raw) if raw.strip() else {}
     except (ValueError, RecursionError):
