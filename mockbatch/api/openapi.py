@@ -1,0 +1,209 @@
+"""GET /openapi.json: the server's own surface as an OpenAPI 3 document, written by hand.
+
+It describes what this server answers (the Files, Batches and Uploads API under /v1 and the control plane
+under /_mockbatch), every error in the OpenAI envelope, so that clients and fuzzers can hold it to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mockbatch import __version__
+from mockbatch.api.render import json_response
+from mockbatch.catalog import ENDPOINTS
+from mockbatch.lifecycle import Status
+from mockbatch.validation import FILE_PURPOSES
+
+JSON = "application/json"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+def obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties) if required is None else required,
+            **extra}
+
+
+INT = {"type": "integer"}
+STR = {"type": "string"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": obj({"error": obj({"message": STR, "type": STR, "param": nullable(STR), "code": nullable(STR)})}),
+    "File": obj({
+        "id": STR, "object": {"type": "string", "enum": ["file"]}, "bytes": INT, "created_at": INT,
+        "expires_at": nullable(INT), "filename": STR, "purpose": STR,
+        "status": {"type": "string", "enum": ["uploaded", "processed", "error"]}, "status_details": nullable(STR)}),
+    "FileList": obj({"object": {"type": "string", "enum": ["list"]}, "data": {"type": "array", "items": ref("File")},
+                     "first_id": nullable(STR), "last_id": nullable(STR), "has_more": {"type": "boolean"}}),
+    "FileDeleted": obj({"id": STR, "object": {"type": "string", "enum": ["file"]}, "deleted": {"type": "boolean"}}),
+    "RequestCounts": obj({"total": INT, "completed": INT, "failed": INT}),
+    "BatchError": obj({"code": nullable(STR), "message": nullable(STR), "param": nullable(STR),
+                       "line": nullable(INT)}, required=["code", "message"]),
+    "Usage": obj({"input_tokens": INT, "input_tokens_details": obj({"cached_tokens": INT}), "output_tokens": INT,
+                  "output_tokens_details": obj({"reasoning_tokens": INT}), "total_tokens": INT}),
+    "Batch": obj({
+        "id": STR, "object": {"type": "string", "enum": ["batch"]}, "endpoint": STR, "model": nullable(STR),
+        "errors": nullable(obj({"object": STR, "data": {"type": "array", "items": ref("BatchError")}})),
+        "input_file_id": STR, "completion_window": STR, "status": {"type": "string", "enum": [s.value for s in Status]},
+        "output_file_id": nullable(STR), "error_file_id": nullable(STR), "created_at": INT,
+        "in_progress_at": nullable(INT), "expires_at": nullable(INT), "finalizing_at": nullable(INT),
+        "completed_at": nullable(INT), "failed_at": nullable(INT), "expired_at": nullable(INT),
+        "cancelling_at": nullable(INT), "cancelled_at": nullable(INT), "request_counts": ref("RequestCounts"),
+        "usage": ref("Usage"), "metadata": nullable({"type": "object", "additionalProperties": STR})}),
+    "BatchList": obj({"object": {"type": "string", "enum": ["list"]}, "data": {"type": "array", "items": ref("Batch")},
+                      "first_id": nullable(STR), "last_id": nullable(STR), "has_more": {"type": "boolean"}}),
+    "CreateBatch": obj({
+        "input_file_id": STR, "endpoint": {"type": "string", "enum": list(ENDPOINTS)},
+        "completion_window": {"type": "string", "enum": ["24h"]},
+        "metadata": nullable({"type": "object", "maxProperties": 16,
+                              "additionalProperties": {"type": "string", "maxLength": 512}}),
+        "output_expires_after": obj({"anchor": {"type": "string", "enum": ["created_at"]},
+                                     "seconds": {"type": "integer", "minimum": 3600, "maximum": 2592000}})},
+        required=["input_file_id", "endpoint", "completion_window"]),
+    "CreateFile": obj({"file": {"type": "string", "format": "binary"}, "purpose": {"type": "string",
+                                                                                   "enum": FILE_PURPOSES}}),
+    "Upload": obj({
+        "id": STR, "object": {"type": "string", "enum": ["upload"]}, "bytes": INT, "created_at": INT,
+        "filename": STR, "purpose": STR, "status": {"type": "string",
+                                                     "enum": ["pending", "completed", "cancelled", "expired"]},
+        "expires_at": INT, "file": nullable(ref("File"))}),
+    "CreateUpload": obj({"filename": STR, "purpose": {"type": "string", "enum": FILE_PURPOSES}, "bytes": INT,
+                         "mime_type": STR}),
+    "UploadPart": obj({"id": STR, "object": {"type": "string", "enum": ["upload.part"]}, "created_at": INT,
+                       "upload_id": STR}),
+    "CompleteUpload": obj({"part_ids": {"type": "array", "items": STR}, "md5": STR}, required=["part_ids"]),
+    "Status": obj({"status": STR}, required=["status"]),
+    "Clock": obj({"mode": {"type": "string", "enum": ["real", "manual"]}, "now": {"type": "number"}}),
+    "Advance": obj({"seconds": {"type": "number", "minimum": 0}}),
+    "Scenario": obj({"name": STR, "description": STR}),
+    "ScenarioList": obj({"data": {"type": "array", "items": obj({"name": STR, "description": STR,
+                                                                 "source": STR})}}),
+    "Transition": obj({"to": {"type": "string", "enum": [s.value for s in Status]}}),
+    "Journal": obj({"data": {"type": "array", "items": {"type": "object"}}}),
+}
+
+
+def answers(ok: str | dict[str, Any], *errors: int, media: str = JSON) -> dict[str, Any]:
+    """200 with `ok` (a schema name, or a ready response), and each error status with the envelope."""
+    out: dict[str, Any] = {"200": ok if isinstance(ok, dict) else {
+        "description": "OK", "content": {media: {"schema": ref(ok)}}}}
+    for status in errors:
+        out[str(status)] = {"description": "An error, in the OpenAI envelope", "content": {JSON: {"schema": ref("Error")}}}
+    return out
+
+
+def body(name: str, media: str = JSON) -> dict[str, Any]:
+    return {"required": True, "content": {media: {"schema": ref(name)}}}
+
+
+def path_id(name: str) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "path", "required": True, "schema": STR}]
+
+
+def query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+LIST_FILES = [query("purpose", STR), query("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
+              query("order", {"type": "string", "enum": ["asc", "desc"]}), query("after", STR)]
+LIST_BATCHES = [query("limit", {"type": "integer", "minimum": 1, "maximum": 100}), query("after", STR)]
+V1 = (400, 401)  # every /v1 call may be malformed or lack its key
+CONTENT = {"description": "The file's bytes", "content": {"application/octet-stream": {"schema": {
+    "type": "string", "format": "binary"}}}}
+
+PATHS: dict[str, Any] = {
+    "/v1/files": {
+        "post": {"operationId": "createFile", "requestBody": body("CreateFile", "multipart/form-data"),
+                 "responses": answers("File", *V1, 413)},
+        "get": {"operationId": "listFiles", "parameters": LIST_FILES, "responses": answers("FileList", *V1)},
+    },
+    "/v1/files/{file_id}": {
+        "parameters": path_id("file_id"),
+        "get": {"operationId": "retrieveFile", "responses": answers("File", *V1, 404)},
+        "delete": {"operationId": "deleteFile", "responses": answers("FileDeleted", *V1, 404)},
+    },
+    "/v1/files/{file_id}/content": {
+        "parameters": path_id("file_id"),
+        "get": {"operationId": "downloadFile", "responses": answers(CONTENT, *V1, 404)},
+    },
+    "/v1/batches": {
+        "post": {"operationId": "createBatch", "requestBody": body("CreateBatch"),
+                 "responses": answers("Batch", *V1, 413)},
+        "get": {"operationId": "listBatches", "parameters": LIST_BATCHES, "responses": answers("BatchList", *V1)},
+    },
+    "/v1/batches/{batch_id}": {
+        "parameters": path_id("batch_id"),
+        "get": {"operationId": "retrieveBatch", "responses": answers("Batch", *V1, 404)},
+    },
+    "/v1/batches/{batch_id}/cancel": {
+        "parameters": path_id("batch_id"),
+        "post": {"operationId": "cancelBatch", "responses": answers("Batch", *V1, 404, 409)},
+    },
+    "/v1/uploads": {
+        "post": {"operationId": "createUpload", "requestBody": body("CreateUpload"),
+                 "responses": answers("Upload", *V1, 413)},
+    },
+    "/v1/uploads/{upload_id}/parts": {
+        "parameters": path_id("upload_id"),
+        "post": {"operationId": "addUploadPart",
+                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": obj(
+                     {"data": {"type": "string", "format": "binary"}})}}},
+                 "responses": answers("UploadPart", *V1, 404, 413)},
+    },
+    "/v1/uploads/{upload_id}/complete": {
+        "parameters": path_id("upload_id"),
+        "post": {"operationId": "completeUpload", "requestBody": body("CompleteUpload"),
+                 "responses": answers("Upload", *V1, 404, 413)},
+    },
+    "/v1/uploads/{upload_id}/cancel": {
+        "parameters": path_id("upload_id"),
+        "post": {"operationId": "cancelUpload", "responses": answers("Upload", *V1, 404)},
+    },
+    "/_mockbatch/health": {"get": {"operationId": "health", "security": [], "responses": answers("Status")}},
+    "/_mockbatch/reset": {"post": {"operationId": "reset", "security": [], "responses": answers("Status")}},
+    "/_mockbatch/clock": {"get": {"operationId": "clock", "security": [], "responses": answers("Clock")}},
+    "/_mockbatch/clock/advance": {"post": {"operationId": "advanceClock", "security": [],
+                                           "requestBody": body("Advance"), "responses": answers("Clock", 400, 413)}},
+    "/_mockbatch/scenarios": {"get": {"operationId": "listScenarios", "security": [],
+                                      "responses": answers("ScenarioList")}},
+    "/_mockbatch/scenario": {
+        "get": {"operationId": "getScenario", "security": [], "responses": answers("Scenario")},
+        "put": {"operationId": "useScenario", "security": [], "requestBody": body("Scenario"),
+                "responses": answers("Scenario", 400, 413)},
+    },
+    "/_mockbatch/batches/{batch_id}/transition": {
+        "parameters": path_id("batch_id"),
+        "post": {"operationId": "transitionBatch", "security": [], "requestBody": body("Transition"),
+                 "responses": answers("Batch", 400, 404, 409, 413)},
+    },
+    "/_mockbatch/requests": {
+        "get": {"operationId": "listRequests", "security": [], "responses": answers("Journal")},
+        "delete": {"operationId": "clearRequests", "security": [], "responses": answers("Journal")},
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "mockbatch", "version": __version__,
+             "description": "A local stand-in for the OpenAI Batch API: Files, Batches, Uploads, and a control plane."},
+    "paths": PATHS,
+    "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"bearer": []}],
+}
+
+
+async def openapi(request: Request) -> Response:
+    return json_response(DOCUMENT)
+
+
+routes = [Route("/openapi.json", openapi, methods=["GET"])]
