@@ -264,7 +264,8 @@ class Engine:
                 if row.status not in TERMINAL_VALUES:
                     row.progress["polls"] = row.progress.get("polls", 0) + 1
                     await tx.update_batch(row)
-        row = await self._settle(batch_id, tenant)
+        if row.status not in TERMINAL_VALUES:  # a finished batch has nothing left to settle
+            row = await self._settle(batch_id, tenant)
         return await self._view(row)
 
     async def transition(self, batch_id: str, to: str) -> dict[str, Any]:
