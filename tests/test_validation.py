@@ -136,10 +136,10 @@ CASES: list[tuple[str, str, list[Any] | bytes, list[dict[str, Any]] | int]] = [
       line(2, EMBEDDINGS, body={"input": "one more"})],
      [err("too_many_tasks", "The number of embedding inputs in the input file exceeds the maximum allowed value of "
           "50,000.", "body.input", 3)]),
-    ("50000-embedding-inputs-is-fine", EMBEDDINGS,
-     [line(0, EMBEDDINGS, body={"input": ["a"] * 49_998, "dimensions": 1}),  # small vectors: a quick output
-      line(1, EMBEDDINGS, body={"input": [1, 2, 3], "dimensions": 1}),
-      line(2, EMBEDDINGS, body={"input": "b", "dimensions": 1})], 3),
+    ("50000-embedding-inputs-is-fine", EMBEDDINGS,  # at most 2,048 inputs a request; small vectors: a quick output
+     [*[line(i, EMBEDDINGS, body={"input": ["a"] * 2_000, "dimensions": 1}) for i in range(24)],
+      line(24, EMBEDDINGS, body={"input": [[1, 2, 3]] * 1_999, "dimensions": 1}),
+      line(25, EMBEDDINGS, body={"input": "b", "dimensions": 1})], 26),
     ("every-error-in-line-order", CHAT,
      [line(0, drop=("custom_id",)), "{not json", line(2, method="PUT"), line(3), line(4, body={"stream": True}),
       line(3, body={"model": "gpt-4o"}), line(6, body={"model": "gpt-4o"}), line(7, without=("messages",)),
@@ -167,7 +167,7 @@ def run(server: MockBatchServer, client: openai.OpenAI, data: bytes, endpoint: s
     f = client.files.create(file=("input.jsonl", data), purpose="batch")
     batch = client.batches.create(input_file_id=f.id, endpoint=endpoint, completion_window="24h")  # type: ignore[arg-type]
     assert batch.status == "validating"
-    server.advance(5)
+    server.advance(60)  # enough for the largest accepted case (26 requests at 0.5 s)
     return client.batches.retrieve(batch.id)
 
 
