@@ -61,7 +61,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> 
         # restart writes it again from the start), then anywhere.
         statuses = []
         for phase in ("validating", "finalizing", "finalizing", "finalizing", "any"):
-            status = wait_for(server.url, batch["id"], phase)
+            wait_for(server.url, batch["id"], phase)
             time.sleep(rng.uniform(0.0, 0.25 if phase != "any" else 0.8))
             statuses.append(httpx.get(f"{server.url}/v1/batches/{batch['id']}", headers=AUTH).json()["status"])
             server.kill()

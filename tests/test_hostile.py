@@ -159,6 +159,10 @@ CASES = [
     Case("advance by NaN", "POST", "/_mockbatch/clock/advance", raw('{"seconds": NaN}'), param="seconds"),
     Case("advance backwards", "POST", "/_mockbatch/clock/advance", {"json": {"seconds": -5}}, param="seconds"),
     Case("advance by a string", "POST", "/_mockbatch/clock/advance", {"json": {"seconds": "abc"}}, param="seconds"),
+    Case("advance past the year 9999", "POST", "/_mockbatch/clock/advance", {"json": {"seconds": 1e300}},
+         param="seconds", message="past the year 9999"),
+    Case("advance by an integer too big for a float", "POST", "/_mockbatch/clock/advance",
+         raw('{"seconds": 1' + "0" * 400 + "}"), param="seconds"),
 ]
 
 

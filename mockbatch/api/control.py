@@ -28,12 +28,17 @@ async def clock(request: Request) -> Response:
     return json_response({"mode": c.mode, "now": c.now()})
 
 
+LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
 async def advance(request: Request) -> Response:
     body = await json_body(request)
     seconds = body.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds < 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < math.inf:
         raise InvalidRequest("'seconds' must be a number of seconds, zero or more.", param="seconds")
     e = engine(request)
+    if seconds > LATEST - e.clock.now():  # past it, timestamps are no longer dates (and floats run out)
+        raise InvalidRequest("'seconds' would take the clock past the year 9999.", param="seconds")
     now = await e.advance(float(seconds))
     return json_response({"mode": e.clock.mode, "now": now})
 

@@ -98,7 +98,8 @@ def answers(ok: str | dict[str, Any], *errors: int, media: str = JSON) -> dict[s
     out: dict[str, Any] = {"200": ok if isinstance(ok, dict) else {
         "description": "OK", "content": {media: {"schema": ref(ok)}}}}
     for status in errors:
-        out[str(status)] = {"description": "An error, in the OpenAI envelope", "content": {JSON: {"schema": ref("Error")}}}
+        out[str(status)] = {"description": "An error, in the OpenAI envelope",
+                            "content": {JSON: {"schema": ref("Error")}}}
     return out
 
 

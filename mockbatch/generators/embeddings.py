@@ -66,7 +66,8 @@ class Segments:
             scale = math.sqrt(size / dims) / (math.sqrt(sum(x * x for x in raw)) or 1.0)
             floats.append([float(f"{x * scale:.8g}") for x in raw])
         repeat = (1 << 16) // POOL
-        return floats * repeat, [", ".join(map(repr, f)) for f in floats] * repeat, [_float32(f) for f in floats] * repeat
+        texts, packed = [", ".join(map(repr, f)) for f in floats], [_float32(f) for f in floats]
+        return floats * repeat, texts * repeat, packed * repeat
 
     def pick(self, rng: random.Random) -> tuple[itemgetter[Any], int]:
         """The line's choice of segments: a getter of its `full` picks (as a tuple), and the tail's pick."""
