@@ -31,7 +31,7 @@ from mockbatch.generators import GENERATORS, Generated, LineContext, Usage
 from mockbatch.lifecycle import OutputKey
 from mockbatch.scenarios import LineRule, match_line
 from mockbatch.store import BlobGone, BlobIO
-from mockbatch.validation import numbered, parse_line, validate
+from mockbatch.validation import Collector, Examined, Report, examine, numbered, parse_line, validate
 
 log = logging.getLogger("mockbatch")
 
@@ -92,9 +92,43 @@ class Stopped(Exception):
 def run_validation(db_path: str, facts: BatchFacts, stop: threading.Event) -> dict[str, Any]:
     io = BlobIO(db_path)
     try:
-        report = validate(io.lines(facts.input_blob), facts.endpoint, keep_bodies=False)
+        return validation_result(facts, validate(io.lines(facts.input_blob), facts.endpoint, keep_bodies=False))
     finally:
         io.close()
+
+
+def examine_part(db_path: str, facts: BatchFacts, first: int, stop_chunk: int,
+                 stop: threading.Event) -> tuple[int, list[Examined]]:
+    """Examine the lines that start in chunks `first` to `stop_chunk` of the input: how many lines (blank
+    ones too) and what each non-blank one says, numbered from 1 within the part."""
+    io = BlobIO(db_path)
+    try:
+        count = 0
+
+        def lines() -> Iterator[bytes]:
+            nonlocal count
+            for line in io.lines_in(facts.input_blob, first, stop_chunk):
+                count += 1
+                yield line
+
+        found = [examine(raw, n, facts.endpoint, keep_body=False) for n, raw in numbered(lines(), bom=first == 0)]
+        return count, found
+    finally:
+        io.close()
+
+
+def collect(facts: BatchFacts, parts: list[tuple[int, list[Examined]]]) -> dict[str, Any]:
+    """The validation result of a file examined in parts, in order."""
+    collector = Collector(facts.endpoint)
+    before = 0
+    for count, found in parts:
+        for one in found:
+            collector.add(one, before)
+        before += count
+    return validation_result(facts, collector.finish())
+
+
+def validation_result(facts: BatchFacts, report: Report) -> dict[str, Any]:
     total = len(report.requests) if report.ok else 0
     return {"total": total, "model": report.model, "errors": report.errors, "tokens": report.tokens,
             "outcomes": outcomes(facts, [r.custom_id for r in report.requests]) if total else b""}
@@ -239,14 +273,17 @@ class Runner:
             self.workers.warm()
 
     async def validate(self, db_path: str, facts: BatchFacts, stop: threading.Event) -> dict[str, Any]:
+        """Validate the input: a big file is examined in parts, one per worker process, then collected."""
         loop = asyncio.get_running_loop()
-
-        def job() -> dict[str, Any]:
-            if _blob_size(db_path, facts.input_blob) >= PROCESS_BYTES and self.workers.warm():
-                return self.workers.call(stop, "run_validation", db_path, facts)
-            return run_validation(db_path, facts, stop)
-
-        return await loop.run_in_executor(self.threads, job)
+        size, chunks = await loop.run_in_executor(self.threads, _blob_shape, db_path, facts.input_blob)
+        if size < PROCESS_BYTES or not await loop.run_in_executor(self.threads, self.workers.warm):
+            return await loop.run_in_executor(self.threads, run_validation, db_path, facts, stop)
+        parts = min(self.workers.size, chunks)
+        examined = await asyncio.gather(*(
+            loop.run_in_executor(self.threads, self.workers.call, stop, "examine_part", db_path, facts,
+                                 k * chunks // parts, (k + 1) * chunks // parts)
+            for k in range(parts)))
+        return await loop.run_in_executor(self.threads, collect, facts, list(examined))
 
     async def output(self, db_path: str, facts: BatchFacts, key: OutputKey, total: int,
                      stop: threading.Event) -> dict[str, Any]:
@@ -269,11 +306,12 @@ class Runner:
         self.threads.shutdown(wait=True, cancel_futures=True)
 
 
-def _blob_size(db_path: str, blob_id: int) -> int:
+def _blob_shape(db_path: str, blob_id: int) -> tuple[int, int]:
+    """A blob's size and number of chunks."""
     io = BlobIO(db_path)
     try:
-        row = io.conn.execute("SELECT size FROM blobs WHERE id = ?", (blob_id,)).fetchone()
-        return int(row[0]) if row else 0
+        sizes = io.chunk_sizes(blob_id)
+        return sum(sizes), len(sizes)
     finally:
         io.close()
 
@@ -376,7 +414,7 @@ class _ParentGone:
         return os.getppid() != self.parent
 
 
-TASKS = {"write_part": write_part, "run_validation": run_validation}
+TASKS = {"write_part": write_part, "examine_part": examine_part}
 
 
 def serve_worker() -> None:

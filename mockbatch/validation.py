@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from mockbatch import catalog
 from mockbatch.errors import InvalidRequest, invalid_type, invalid_value, json_type, missing_parameter
@@ -27,8 +27,7 @@ MAX_ERRORS = 1_000  # the real cap is unknown; this keeps a failed batch's JSON 
 ORGANIZATION = "org-mockbatch"  # the organization named in messages that name one
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     line: int  # 1-based line in the input file
     custom_id: str
     body: dict[str, Any]
@@ -62,10 +61,11 @@ def parse_line(raw: bytes) -> Any:
     return _decoder.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))  # as json.loads does bytes
 
 
-def numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines with their 1-based number; a UTF-8 BOM and CR line endings are tolerated."""
+def numbered(lines: Iterable[bytes], bom: bool = True) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines with their 1-based number; a UTF-8 BOM (unless `bom` is False: the lines do not start
+    the file) and CR line endings are tolerated."""
     for n, raw in enumerate(lines, start=1):
-        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        if n == 1 and bom and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         if raw.strip():
             yield n, raw
@@ -143,62 +143,108 @@ def request_tokens(body: dict[str, Any]) -> int:
 
 
 # -- the whole file -------------------------------------------------------------------------------
-def validate(lines: Iterable[bytes], endpoint: str, *, keep_bodies: bool = True) -> Report:
-    """Check every line; collect all errors in line order (up to MAX_ERRORS), file-wide ones first."""
-    report = Report()
-    seen: set[str] = set()
-    model_name: str | None = None
-    inputs = 0
-    inputs_error: dict[str, Any] | None = None
-    for n, raw in numbered(lines):
+class Examined(NamedTuple):  # a tuple: cheap to send back from a worker process
+    """What one line says on its own (`examine`); whether it clashes with others is the Collector's call."""
+
+    line: int
+    problem: dict[str, Any] | None = None
+    custom_id: str = ""
+    model: str = ""
+    tokens: int = 0
+    inputs: int = 0  # embedding inputs
+    body: dict[str, Any] | None = None
+
+
+
+def examine(raw: bytes, n: int, endpoint: str, keep_body: bool = True) -> Examined:
+    """Parse and check line `n` by itself. Independent of every other line, so a big file's lines can be
+    examined in several processes at once and collected afterwards."""
+    try:
+        obj = parse_line(raw)
+    except (ValueError, RecursionError):
+        return Examined(n, error("invalid_json_line", "This line is not parseable as valid JSON.", None, n))
+    problem = check_line(obj, n, endpoint)
+    if problem is not None:
+        return Examined(n, problem)
+    body = obj["body"]
+    return Examined(n, None, obj["custom_id"], body["model"], request_tokens(body),
+                    embedding_inputs(body["input"]) if endpoint == catalog.EMBEDDINGS else 0,
+                    body if keep_body else None)
+
+
+class Collector:
+    """Folds examined lines, in line order, into a Report: duplicate ids, one model per batch, the file's
+    embedding-input total; every error in line order, up to MAX_ERRORS."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.report = Report()
+        self.seen: set[str] = set()
+        self.model_name: str | None = None
+        self.inputs = 0
+        self.inputs_error: dict[str, Any] | None = None
+
+    @property
+    def full(self) -> bool:
+        """MAX_ERRORS reached: further lines are only counted, so they need no examining."""
+        return len(self.report.errors) >= MAX_ERRORS
+
+    def add(self, found: Examined | None, before: int = 0) -> None:
+        """The next non-blank line; `before`: lines of the file before the part `found` was numbered in."""
+        report = self.report
         report.count += 1
-        if len(report.errors) >= MAX_ERRORS:
-            continue
-        try:
-            obj = parse_line(raw)
-        except (ValueError, RecursionError):
-            report.errors.append(error("invalid_json_line", "This line is not parseable as valid JSON.", None, n))
-            continue
-        problem = check_line(obj, n, endpoint)
-        if problem is None and obj["custom_id"] in seen:
+        if found is None or self.full:
+            return
+        n, problem = found.line + before, found.problem
+        if problem is not None and before:
+            problem = {**problem, "line": n}
+        if problem is None and found.custom_id in self.seen:
             problem = error(
                 "duplicate_custom_id",
-                f"The custom_id '{obj['custom_id']}' for this request is a duplicate of another request. "
+                f"The custom_id '{found.custom_id}' for this request is a duplicate of another request. "
                 "The custom_id parameter must be unique for each request in a batch.", "custom_id", n)
         if problem is None:
-            if model_name is None:
-                model_name = obj["body"]["model"]
-            elif catalog.MODELS[obj["body"]["model"]] != catalog.MODELS[model_name]:
+            if self.model_name is None:
+                self.model_name = found.model
+            elif found.model != self.model_name and catalog.MODELS[found.model] != catalog.MODELS[self.model_name]:
                 problem = error(
                     "mismatched_model",
-                    f"The model '{obj['body']['model']}' for this request does not match the rest of the batch. "
+                    f"The model '{found.model}' for this request does not match the rest of the batch. "
                     "Each batch must contain requests for a single model.", "body.model", n)
-        if problem is not None:
-            report.errors.append(problem)
-            continue
-        body = obj["body"]
-        if endpoint == catalog.EMBEDDINGS and inputs_error is None:
-            inputs += embedding_inputs(body["input"])
-            if inputs > MAX_EMBEDDING_INPUTS:
-                inputs_error = error(
+        if problem is None and self.endpoint == catalog.EMBEDDINGS and self.inputs_error is None:
+            self.inputs += found.inputs
+            if self.inputs > MAX_EMBEDDING_INPUTS:
+                problem = self.inputs_error = error(
                     "too_many_tasks",
                     "The number of embedding inputs in the input file exceeds the maximum allowed value of "
                     f"{MAX_EMBEDDING_INPUTS:,}.", "body.input", n)
-                report.errors.append(inputs_error)
-                continue
-        seen.add(obj["custom_id"])
-        report.tokens += request_tokens(body)
-        report.requests.append(Request(n, obj["custom_id"], body if keep_bodies else {}))
-    if report.count == 0:
-        report.errors.append(error("empty_file", "The batch input file is empty.", None, None))
-    elif report.count > MAX_LINES:
-        report.errors.insert(0, error(
-            "too_many_tasks",
-            f"The number of requests in the input file exceeds the maximum allowed value of {MAX_LINES:,}.",
-            None, None))
-    if model_name is not None:
-        report.model = catalog.MODELS[model_name].snapshot
-    return report
+        if problem is not None:
+            report.errors.append(problem)
+            return
+        self.seen.add(found.custom_id)
+        report.tokens += found.tokens
+        report.requests.append(Request(n, found.custom_id, found.body or {}))
+
+    def finish(self) -> Report:
+        report = self.report
+        if report.count == 0:
+            report.errors.append(error("empty_file", "The batch input file is empty.", None, None))
+        elif report.count > MAX_LINES:
+            report.errors.insert(0, error(
+                "too_many_tasks",
+                f"The number of requests in the input file exceeds the maximum allowed value of {MAX_LINES:,}.",
+                None, None))
+        if self.model_name is not None:
+            report.model = catalog.MODELS[self.model_name].snapshot
+        return report
+
+
+def validate(lines: Iterable[bytes], endpoint: str, *, keep_bodies: bool = True) -> Report:
+    """Check every line; collect all errors in line order (up to MAX_ERRORS), file-wide ones first."""
+    collector = Collector(endpoint)
+    for n, raw in numbered(lines):
+        collector.add(None if collector.full else examine(raw, n, endpoint, keep_bodies))
+    return collector.finish()
 
 
 # -- the enqueued-token limit (checked when validation completes) ----------------------------------

@@ -915,6 +915,17 @@ def test_schema_instances_validate(name: str) -> None:
         validate(schema_gen.instance(schema, random.Random(i)), schema)
 
 
+@pytest.mark.parametrize("items", [{"enum": [1, 2, 3, 4]}, {"type": "boolean"}, {"enum": ["a", "b"]}])
+def test_unique_arrays_use_every_allowed_value(items: dict[str, Any]) -> None:
+    """All of a small set of values, unique: drawing at random may keep repeating, so it must still fill up."""
+    import random
+
+    size = len(schema_gen._finite(items))
+    schema = {"type": "array", "items": items, "minItems": size, "maxItems": size, "uniqueItems": True}
+    for i in range(500):
+        validate(schema_gen.instance(schema, random.Random(i)), schema)
+
+
 def test_schema_optional_properties_vary() -> None:
     import random
 

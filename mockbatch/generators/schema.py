@@ -217,6 +217,10 @@ class _Draw:
             if unique and any(_same(item, seen) for seen in out):
                 continue
             out.append(item)
+        if unique and len(out) < count and isinstance(items, dict):  # few possible values: draws kept repeating
+            left = [v for v in _finite(items) if not any(_same(v, seen) for seen in out)]
+            rng.shuffle(left)
+            out += left[:count - len(out)]
         return out
 
     # -- scalars --------------------------------------------------------------------------------
@@ -320,6 +324,15 @@ def _multiple(value: float, step: float) -> bool:
 
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
+
+
+def _finite(schema: dict[str, Any]) -> list[Any]:
+    """Every value a schema allows, when there are only a few (an enum, a const, booleans); else none."""
+    if isinstance(schema.get("enum"), list):
+        return list(schema["enum"])
+    if "const" in schema:
+        return [schema["const"]]
+    return [False, True] if schema.get("type") == "boolean" else []
 
 
 # -- string formats ----------------------------------------------------------------------------
