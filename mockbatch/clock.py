@@ -45,12 +45,12 @@ class Clock:
     def resume(self, saved: Anchor) -> None:
         """Carry on from a persisted anchor (same mode and scale), so time never runs backwards."""
         with self._lock:
-            if saved.mode == self.mode == "manual":
-                self._anchor = saved
-            elif saved.mode == self.mode and saved.scale == self.scale:
+            if saved.mode == self.mode and (saved.mode == "manual" or saved.scale == self.scale):
                 self._anchor = saved
             else:  # the mode or scale changed: start again from the virtual time reached so far
-                reached = saved.virtual if saved.mode == "manual" else saved.virtual + (wall() - saved.wall) * saved.scale
+                reached = saved.virtual
+                if saved.mode == "real":
+                    reached += (wall() - saved.wall) * saved.scale
                 self._anchor = Anchor(self.mode, max(reached, self.now()), wall(), self.scale)
 
     def restart(self, start: float | None) -> None:

@@ -21,14 +21,21 @@ from mockbatch import catalog, ids, jobs, lifecycle
 from mockbatch.clock import Anchor, Clock
 from mockbatch.errors import Conflict, InvalidRequest, PayloadTooLarge, batch_not_found, file_not_found
 from mockbatch.lifecycle import STAMP, TERMINAL, OutputKey, Phase, Plan, Progress, Status, Step
-from mockbatch.scenarios import Scenario, ScenarioBook
 from mockbatch.objects import BATCH_FILE_TTL, Batch, FileObject, page
+from mockbatch.scenarios import Scenario, ScenarioBook
 from mockbatch.settings import Settings
-from mockbatch.traffic import Traffic
 from mockbatch.store import CHUNK, BatchRow, FileRow, Store, Tx
+from mockbatch.traffic import Traffic
 from mockbatch.uploads import Uploads
-from mockbatch.validation import (QUEUED_STATUSES, check_batch_head, check_create, check_filename, check_input_file,
-                                  check_purpose, token_limit_error)
+from mockbatch.validation import (
+    QUEUED_STATUSES,
+    check_batch_head,
+    check_create,
+    check_filename,
+    check_input_file,
+    check_purpose,
+    token_limit_error,
+)
 
 log = logging.getLogger("mockbatch")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class SettingsError(ValueError):
@@ -71,5 +71,5 @@ def parse_start_time(value: str | float | int | None) -> float | None:
             f"start-time: expected unix seconds or an ISO 8601 time such as 2025-01-01T00:00:00Z, got {value!r}"
         ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from itertools import pairwise
 from pathlib import Path
 
 import openai
@@ -49,7 +50,7 @@ def test_parts_cover_every_line_exactly_once(blobs: store.BlobIO, lines: list[by
     blob = put(blobs, b"\n".join(lines) + end, chunk)
     chunks = len(blobs.chunk_sizes(blob))
     bounds = [0, *sorted(int(c * chunks) for c in cuts), chunks]
-    parts = [list(blobs.lines_in(blob, a, b)) for a, b in zip(bounds, bounds[1:], strict=False)]
+    parts = [list(blobs.lines_in(blob, a, b)) for a, b in pairwise(bounds)]
     assert [line for part in parts for line in part] == list(blobs.lines(blob))
 
 
@@ -65,7 +66,8 @@ FILES = {
     "errors everywhere": [request(0), b"{not json", *(request(i) for i in range(1, 20)), request(99, "gpt-4o"),
                           request(20, custom_id="request-3"), b"[1]", *(request(i) for i in range(21, 40))],
     "a duplicate far from its first": [request(i) for i in range(40)] + [request(0)],
-    "the model changes in the last part": [request(i) for i in range(30)] + [request(i, "gpt-4o") for i in range(30, 40)],
+    "the model changes in the last part": [request(i) for i in range(30)]
+    + [request(i, "gpt-4o") for i in range(30, 40)],
 }
 
 
@@ -79,8 +81,7 @@ def test_collected_parts_equal_one_pass(blobs: store.BlobIO, name: str, chunk: i
     chunks = len(blobs.chunk_sizes(blob))
     for parts in (2, 3, 7):
         bounds = [k * chunks // parts for k in range(parts + 1)]
-        examined = [jobs.examine_part(db, facts, a, b, threading.Event()) for a, b in zip(bounds, bounds[1:],
-                                                                                          strict=False)]
+        examined = [jobs.examine_part(db, facts, a, b, threading.Event()) for a, b in pairwise(bounds)]
         assert jobs.collect(facts, examined) == whole
 
 
