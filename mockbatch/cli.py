@@ -64,6 +64,9 @@ def main() -> None:
               help="A directory of your own scenario files, added beside the bundled ones.")
 @click.option("--models", "models_file", default=None, envvar=_env("MODELS"),
               help="A TOML file of extra models (fine-tunes, new snapshots) for the model table.")
+@click.option("--workers", default=None, type=click.IntRange(0, 64), envvar=_env("WORKERS"),
+              help="Worker processes that write big batches' files (started with the server).  "
+                   "[default: one per core, up to 4; 0: none, every job runs in a thread]")
 def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) -> None:
     """Run the server."""
     from mockbatch.scenarios import ScenarioBook, ScenarioError
@@ -71,7 +74,8 @@ def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) 
 
     keys = tuple(k.strip() for key in api_keys for k in key.split(",") if k.strip())
     try:
-        settings = Settings(api_keys=keys, start_time=parse_start_time(start_time), **options)  # type: ignore[arg-type]
+        settings = Settings(api_keys=keys, start_time=parse_start_time(start_time), warm_workers=True,
+                            **options)  # type: ignore[arg-type]
         book = ScenarioBook(settings.scenarios_dir)
         if settings.scenario:
             book.get(settings.scenario)

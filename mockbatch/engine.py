@@ -50,7 +50,7 @@ class Engine:
         self.clock = clock
         self.settings = settings
         self.seed = settings.seed
-        self._runner = jobs.Runner()
+        self._runner = jobs.Runner(settings.workers)
         self._jobs: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._stop = threading.Event()
         self._ticker: asyncio.Task[None] | None = None
@@ -74,6 +74,8 @@ class Engine:
             await tx.sweep_blobs(await tx.pending_blobs())
         if self.clock.mode == "real":
             self._ticker = asyncio.create_task(self._tick())
+        if self.settings.warm_workers:  # they start in the background; the server answers at once
+            self._runner.expect(jobs.PROCESS_BYTES)
         await self.settle_all()
 
     async def stop(self) -> None:
@@ -196,6 +198,11 @@ class Engine:
         if purpose == "batch":
             self._runner.expect(size)  # a big input starts the worker processes before its batch needs them
         return _file_object(row)
+
+    def expect_upload(self, size: int) -> None:
+        """An upload of about `size` bytes begins: if big, start the worker processes while it arrives (they
+        take a few tenths of a second to start), so they are ready when its batch is validated."""
+        self._runner.expect(size)
 
     async def get_file(self, tenant: str, file_id: str) -> dict[str, Any]:
         async with self.store.read() as tx:

@@ -264,7 +264,7 @@ class Runner:
 
     def __init__(self, processes: int | None = None) -> None:
         self.threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mockbatch-job")
-        self.workers = Workers(processes or max(1, min(4, os.cpu_count() or 1)))
+        self.workers = Workers(max(1, min(4, os.cpu_count() or 1)) if processes is None else processes)
 
     def expect(self, size: int) -> None:
         """A batch input of `size` bytes arrived: if it is big, start the worker processes now, so they are
@@ -365,7 +365,10 @@ class Workers:
         self._all: set[Worker] = set()
 
     def warm(self) -> bool:
-        """Start the processes not yet running; False if they cannot be started (jobs then run in threads)."""
+        """Start the processes not yet running; False if there are none to start (`workers` 0) or they cannot
+        be started: jobs then run in threads."""
+        if self.size == 0:
+            return False
         with self._lock:
             try:
                 while len(self._all) < self.size:

@@ -30,6 +30,8 @@ class Settings:
     scenario: str | None = None  # the active scenario: a name or a path to a TOML file; None: the default
     scenarios_dir: str | None = None  # the user's scenario files, beside the bundled ones
     models_file: str | None = None  # a TOML file of extra models for the model table
+    workers: int | None = None  # processes for big batches; None: one per core, up to 4; 0: threads only
+    warm_workers: bool = False  # start them with the server (`mockbatch serve`), not when a big file arrives
     tick_seconds: float = field(default=0.2, repr=False)  # how often the real clock's batches are moved on
 
     def __post_init__(self) -> None:
@@ -45,6 +47,8 @@ class Settings:
             value = getattr(self, name)
             if not value >= 0:
                 raise SettingsError(f"{name.replace('_', '-')}: must be zero or more, got {value!r}")
+        if self.workers is not None and not 0 <= self.workers <= 64:
+            raise SettingsError(f"workers: must be between 0 and 64, got {self.workers!r}")
         if self.enqueued_token_limit is not None and not self.enqueued_token_limit >= 1:
             raise SettingsError(f"enqueued-token-limit: must be 1 or more, got {self.enqueued_token_limit!r}")
         if isinstance(self.api_keys, list):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +21,7 @@ def test_help_explains_every_option() -> None:
     assert result.exit_code == 0
     for option in ("--host", "--port", "--db", "--clock", "--time-scale", "--seed", "--start-time", "--api-key",
                    "--validating-seconds", "--request-seconds", "--finalizing-seconds", "--cancelling-seconds",
-                   "--output-order"):
+                   "--output-order", "--workers"):
         assert option in result.output
 
 
@@ -37,6 +40,30 @@ def test_unusable_values_are_one_line_errors(args: list[str], message: str) -> N
     assert proc.returncode == cli.STARTUP_FAILURE
     assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bad_workers_count_is_reported_by_click() -> None:
+    result = CliRunner().invoke(cli.main, ["serve", "--workers", "-1"])
+    assert result.exit_code == 2 and "'--workers': -1 is not in the range 0<=x<=64" in result.output
+
+
+def _children(pid: int) -> set[int]:
+    return {int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()}
+
+
+@pytest.mark.parametrize(("args", "expected"), [((), min(4, os.cpu_count() or 1)), (("--workers", "3"), 3),
+                                                (("--workers", "0"), 0)])
+def test_serve_starts_its_worker_processes_with_the_server(args: tuple[str, ...], expected: int) -> None:
+    server = ServeProcess(*args).start()
+    try:
+        assert server.proc is not None
+        deadline = time.monotonic() + 10
+        while len(_children(server.proc.pid)) < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert len(_children(server.proc.pid)) == expected
+    finally:
+        server.stop()
 
 
 def test_bad_choice_is_reported_by_click() -> None:

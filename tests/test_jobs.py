@@ -101,3 +101,24 @@ def test_a_big_file_with_errors_fails_the_same_through_the_server(tmp_path: Path
     assert batch.status == "failed"
     assert [(e.code, e.line) for e in batch.errors.data] == [("invalid_json_line", 4_001),
                                                              ("duplicate_custom_id", 12_000)]
+
+
+def children() -> set[int]:
+    return {int(c) for task in Path("/proc/self/task").iterdir() for c in (task / "children").read_text().split()}
+
+
+def test_without_worker_processes_big_batches_run_in_threads(tmp_path: Path) -> None:
+    lines = [request(i) for i in range(jobs.PROCESS_LINES + 500)]
+    data = b"\n".join(lines) + b"\n"
+    assert len(data) > jobs.PROCESS_BYTES
+    before = children()
+    with MockBatchServer(db=tmp_path / "db.sqlite3", clock="manual", workers=0) as mb:
+        client = openai.OpenAI(base_url=mb.base_url, api_key="sk-test", max_retries=0)
+        f = client.files.create(file=("in.jsonl", data), purpose="batch")
+        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+        mb.advance(86_000)
+        batch = client.batches.retrieve(batch.id)
+        assert batch.status == "completed" and batch.request_counts.completed == len(lines)
+        out = client.files.content(batch.output_file_id).text.splitlines()
+        assert sorted(json.loads(x)["custom_id"] for x in out) == sorted(f"request-{i}" for i in range(len(lines)))
+        assert children() == before  # no worker process was started

@@ -24,8 +24,10 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 async def create_file(request: Request) -> Response:
     who = tenant(request)
-    if int(request.headers.get("content-length") or 0) > MAX_FILE_BYTES + (1 << 20):
+    size = int(request.headers.get("content-length") or 0)
+    if size > MAX_FILE_BYTES + (1 << 20):
         raise PayloadTooLarge(f"File is too large. The maximum size is {MAX_FILE_BYTES} bytes.", param="file")
+    engine(request).expect_upload(size)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("Expected a multipart/form-data body with the fields 'file' and 'purpose'.")
     try:
