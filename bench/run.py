@@ -144,19 +144,20 @@ class Server:
             raise RuntimeError(f"upload: {resp.status} {raw[:300]!r}")
         return json.loads(raw)
 
-    def download(self, file_id: str, dest: Path) -> int:
+    def download(self, file_id: str) -> tuple[int, int]:
+        """Read a file's content in full, as a client would, counting its bytes and lines (nothing is saved:
+        writing a gigabyte to this machine's disk would time the disk, not the server)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
         conn.request("GET", f"/v1/files/{file_id}/content", headers=AUTH)
         resp = conn.getresponse()
-        n = 0
-        with open(dest, "wb") as f:
-            while data := resp.read(MB):
-                f.write(data)
-                n += len(data)
+        size = lines = 0
+        while data := resp.read(MB):
+            size += len(data)
+            lines += data.count(b"\n")
         conn.close()
         if resp.status != 200:
             raise RuntimeError(f"download: {resp.status}")
-        return n
+        return size, lines
 
     def pids(self) -> list[int]:
         """The server and any worker processes it started."""
@@ -168,6 +169,26 @@ class Server:
                 with contextlib.suppress(OSError):
                     todo += [int(c) for c in (task / "children").read_text().split()]
         return found
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return total
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the server and its worker processes (started with it) are idle, as a server that was
+        started before the test run would be."""
+        deadline = time.monotonic() + timeout
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = self.cpu_seconds()
+            if now - before < 0.01:
+                return
+            before = now
 
     def stop(self) -> None:
         self.conn.close()
@@ -255,7 +276,7 @@ def pieces(data: bytes, size: int = MB) -> Callable[[], Iterator[bytes]]:
 
 
 # -- scenarios -------------------------------------------------------------------------------------
-def run_batch(server: Server, data: bytes, endpoint: str, workdir: Path, poll_every: float,
+def run_batch(server: Server, data: bytes, endpoint: str, poll_every: float,
               limit: float) -> dict[str, Any]:
     """Upload, create, wait (a separate poller process watches), download; times and latencies."""
     t0 = time.perf_counter()
@@ -270,10 +291,8 @@ def run_batch(server: Server, data: bytes, endpoint: str, workdir: Path, poll_ev
     final = polled["batch"]
     if final.get("status") != "completed":
         raise RuntimeError(f"batch did not complete: {json.dumps(final)[:500]}")
-    size = server.download(final["output_file_id"], workdir / "output.jsonl")
+    size, lines = server.download(final["output_file_id"])
     t_end = time.perf_counter()
-    with open(workdir / "output.jsonl", "rb") as out:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: out.read(MB), b""))
     expected = data.count(b"\n")
     if lines != expected or final["request_counts"]["completed"] != expected:
         raise RuntimeError(f"output has {lines} lines, expected {expected}")
@@ -304,8 +323,9 @@ def bench_chat(t: Table, args: argparse.Namespace, workdir: Path) -> None:
     server = Server(workdir, "chat")
     try:
         server.request("GET", "/_mockbatch/health")
+        server.settle()
         with Memory(server) as mem:
-            r = run_batch(server, data, "/v1/chat/completions", workdir, args.poll_every, 600)
+            r = run_batch(server, data, "/v1/chat/completions", args.poll_every, 600)
         base = floor(data, r["bytes"], workdir / "floor.jsonl")
         n = f"{args.lines:,}"
         t.add(f"chat batch, {n} lines, end to end", r["total"], "s", args.chat_target,
@@ -324,8 +344,9 @@ def bench_embeddings(t: Table, args: argparse.Namespace, workdir: Path) -> None:
     server = Server(workdir, "embeddings")
     try:
         server.request("GET", "/_mockbatch/health")
+        server.settle()
         with Memory(server) as mem:
-            r = run_batch(server, data, "/v1/embeddings", workdir, args.poll_every, 600)
+            r = run_batch(server, data, "/v1/embeddings", args.poll_every, 600)
         n = f"{args.embedding_lines:,}"
         t.add(f"embeddings batch, {n} lines x {args.dims} floats", r["total"], "s", args.embedding_target,
               note=f"upload {r['upload']:.2f} s, wait {r['wait']:.2f} s, download {r['download']:.2f} s, "
