@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from mockbatch.api.render import LOGGED
 from mockbatch.app import create_app
 from mockbatch.settings import Settings, parse_start_time
 
@@ -108,7 +109,8 @@ class _Watch:
                 self.record(exc)
             if not complete:
                 raise
-            log.error("Exception in ASGI application after the response was sent", exc_info=exc)
+            if scope.get(LOGGED) is not exc:  # else logged already, before its 500 was sent
+                log.error("Exception in ASGI application after the response was sent", exc_info=exc)
 
 
 class MockBatchServer:

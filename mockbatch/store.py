@@ -69,14 +69,30 @@ class FileRow:
     deleted: bool = False
 
 
-@dataclass
 class BatchRow:
-    id: str
-    tenant: str
-    status: str
-    batch: dict[str, Any]
-    progress: dict[str, Any]
-    plan: dict[str, Any]
+    """A batches row. `progress` and `plan` may come as JSON text, parsed when first used: retrieving a
+    finished batch, the hottest read there is, needs neither."""
+
+    def __init__(self, id: str, tenant: str, status: str, batch: dict[str, Any],
+                 progress: dict[str, Any] | str, plan: dict[str, Any] | str) -> None:
+        self.id, self.tenant, self.status, self.batch = id, tenant, status, batch
+        self._progress, self._plan = progress, plan
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        if isinstance(self._progress, str):
+            self._progress = json.loads(self._progress)
+        return self._progress
+
+    @progress.setter
+    def progress(self, value: dict[str, Any]) -> None:
+        self._progress = value
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        if isinstance(self._plan, str):
+            self._plan = json.loads(self._plan)
+        return self._plan
 
 
 _FILE_COLS = "id, tenant, blob_id, bytes, created_at, expires_at, filename, purpose, deleted"
@@ -88,7 +104,7 @@ def _file(row: Any) -> FileRow:
 
 
 def _batch(row: Any) -> BatchRow:
-    return BatchRow(row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]), json.loads(row[5]))
+    return BatchRow(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
 
 
 @dataclass

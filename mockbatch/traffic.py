@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import random
 import re
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from mockbatch.scenarios import Fault, Scenario
+
+JOURNAL_SIZE = 10_000  # the newest requests kept: a server polled for hours must not grow without end
 
 # (method, path pattern) -> operation name, as the SDKs call them
 _OPERATIONS = [
@@ -60,7 +63,7 @@ class Entry:
 class Traffic:
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self.journal: list[Entry] = []
+        self.journal: deque[Entry] = deque(maxlen=JOURNAL_SIZE)
         self._matches: dict[tuple[str, int], int] = {}
         self._rng = random.Random(f"{seed}:faults")
 

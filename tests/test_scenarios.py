@@ -413,3 +413,15 @@ def test_journal_can_be_cleared(server) -> None:
     assert journal(server)[0]["operation"] == "batches.list"
     assert httpx.delete(f"{server.url}/_mockbatch/requests").json() == {"data": []}
     assert journal(server) == []
+
+
+def test_journal_keeps_the_newest_requests(server_factory, monkeypatch) -> None:
+    monkeypatch.setattr("mockbatch.traffic.JOURNAL_SIZE", 3)
+    server = server_factory()
+    client = sdk(server)
+    f = upload(client, [chat_line(0)])
+    for _ in range(4):
+        client.files.retrieve(f.id)
+    client.batches.list()
+    assert [e["operation"] for e in journal(server)] == ["files.retrieve", "files.retrieve", "batches.list"]
+    assert all(e["file_id"] == f.id for e in journal(server)[:2])

@@ -6,13 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockbatch.api.render import engine, int_param, json_body, json_response, tenant
+from mockbatch.api.render import answer, engine, int_param, json_body, json_response, tenant
 
 
 async def create_batch(request: Request) -> Response:
     who = tenant(request)
     scenario = request.headers.get("x-mockbatch-scenario")
-    return json_response(await engine(request).create_batch(who, await json_body(request), scenario))
+    return answer(request, await engine(request).create_batch(who, await json_body(request), scenario))
 
 
 async def list_batches(request: Request) -> Response:
@@ -24,11 +24,11 @@ async def list_batches(request: Request) -> Response:
 
 
 async def retrieve_batch(request: Request) -> Response:
-    return json_response(await engine(request).get_batch(tenant(request), request.path_params["batch_id"]))
+    return answer(request, await engine(request).get_batch(tenant(request), request.path_params["batch_id"]))
 
 
 async def cancel_batch(request: Request) -> Response:
-    return json_response(await engine(request).cancel_batch(tenant(request), request.path_params["batch_id"]))
+    return answer(request, await engine(request).cancel_batch(tenant(request), request.path_params["batch_id"]))
 
 
 routes = [

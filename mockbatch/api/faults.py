@@ -11,14 +11,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockbatch.api.render import error_body
+from mockbatch.api.render import ANSWER, error_body
 from mockbatch.errors import MockBatchError
 from mockbatch.scenarios import Fault
 from mockbatch.scenarios import error_body as scripted_error
 from mockbatch.traffic import Entry, operation
 
 SCENARIO_HEADER = b"x-mockbatch-scenario"
-CAPTURE_LIMIT = 1 << 16  # JSON answers smaller than this are read for the ids they carry
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -72,34 +71,25 @@ class Faults:
             return
         fault = engine.traffic.pick(scenario, op, method, path)
         entry.fault = fault.name if fault else None
-        captured: list[bytes] = []  # the body of a small JSON answer, read for the ids it carries
-        is_json = False
 
         async def recording_send(message: Message) -> None:
-            nonlocal is_json
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
-                is_json = any(k == b"content-type" and v.startswith(b"application/json")
-                              for k, v in message.get("headers", []))
-            elif message["type"] == "http.response.body" and is_json and sum(map(len, captured)) < CAPTURE_LIMIT:
-                captured.append(message.get("body", b""))
             await send(message)
 
         if fault is None:
             await self.app(scope, receive, recording_send)
         else:
             await self._apply(fault, engine, scope, receive, recording_send)
-        if captured and entry.status == 200:
-            try:
-                body = json.loads(b"".join(captured))
-            except ValueError:
-                return
-            if isinstance(body, dict) and body.get("object") == "batch":
-                entry.batch_id, entry.file_id = body.get("id"), entry.file_id or body.get("input_file_id")
-            elif isinstance(body, dict) and body.get("object") == "file":
-                entry.file_id = body.get("id")
-                if fault is not None and fault.effect == "invisible_file" and op == "files.create":
-                    engine.hide_file(entry.tenant or "", body["id"], fault.seconds)
+        body = scope.get(ANSWER)  # the file or batch object answered, if any
+        if body is None or entry.status != 200:
+            return
+        if body.get("object") == "batch":
+            entry.batch_id, entry.file_id = body["id"], entry.file_id or body["input_file_id"]
+        elif body.get("object") == "file":
+            entry.file_id = body["id"]
+            if fault is not None and fault.effect == "invisible_file" and op == "files.create":
+                engine.hide_file(entry.tenant or "", body["id"], fault.seconds)
 
     async def _apply(self, fault: Fault, engine: Any, scope: Scope, receive: Receive, send: Send) -> None:
         effect = fault.effect

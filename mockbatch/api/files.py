@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from mockbatch.api.render import choice_param, engine, int_param, json_response, tenant
+from mockbatch.api.render import answer, choice_param, engine, int_param, json_response, tenant
 from mockbatch.engine import MAX_FILE_BYTES
 from mockbatch.errors import InvalidRequest, PayloadTooLarge, missing_parameter
 
@@ -48,7 +48,7 @@ async def create_file(request: Request) -> Response:
                                                     expires_after)
     finally:
         await form.close()
-    return json_response(created)
+    return answer(request, created)
 
 
 async def list_files(request: Request) -> Response:

@@ -35,6 +35,16 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return JSONResponse(data, status_code=status, headers=headers)
 
 
+ANSWER = "mockbatch.answer"  # where `answer` leaves the object it sends, in the request's scope
+
+
+def answer(request: Request, data: dict[str, Any]) -> Response:
+    """A file or batch object as the JSON answer; the object is also left in the request's scope, where the
+    request journal takes the ids it carries from (so it never parses the answer back)."""
+    request.scope[ANSWER] = data
+    return JSONResponse(data)
+
+
 def engine(request: Request) -> Engine:
     return request.state.engine  # type: ignore[no-any-return]
 
@@ -112,10 +122,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return json_response(error_body(str(exc.detail)), exc.status_code)
 
 
+LOGGED = "mockbatch.logged"  # the exception `server_error` has logged, in the request's scope
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
+    """A bug: recorded and logged before the 500 goes out, so the client hears of it only afterwards."""
     failures = getattr(request.app.state, "failures", None)
     if failures is not None:
         failures.append(exc)
+    log.error("Exception in ASGI application", exc_info=exc)
+    request.scope[LOGGED] = exc
     return json_response(error_body(SERVER_ERROR, "server_error"), 500)
 
 
