@@ -32,7 +32,7 @@ from mockbatch.generators import GENERATORS, Generated, LineContext, Usage
 from mockbatch.lifecycle import OutputKey
 from mockbatch.scenarios import LineRule, match_line
 from mockbatch.store import BlobGone, BlobIO
-from mockbatch.validation import Collector, Examined, Report, examine, numbered, parse_line, validate
+from mockbatch.validation import Collector, ExaminedPart, Report, examine, numbered, parse_line, validate
 
 log = logging.getLogger("mockbatch")
 
@@ -98,10 +98,9 @@ def run_validation(db_path: str, facts: BatchFacts, stop: threading.Event) -> di
         io.close()
 
 
-def examine_part(db_path: str, facts: BatchFacts, first: int, stop_chunk: int,
-                 stop: threading.Event) -> tuple[int, bytes]:
+def examine_part(db_path: str, facts: BatchFacts, first: int, stop_chunk: int, stop: threading.Event) -> bytes:
     """Examine the lines that start in chunks `first` to `stop_chunk` of the input: how many lines (blank
-    ones too) and what each non-blank one says, numbered from 1 within the part. The list comes pickled:
+    ones too) and what each non-blank one says, numbered from 1 within the part. The ExaminedPart comes pickled:
     the server hands it on to `collect` in a worker process without spending its own time on it."""
     io = BlobIO(db_path)
     try:
@@ -113,21 +112,23 @@ def examine_part(db_path: str, facts: BatchFacts, first: int, stop_chunk: int,
                 count += 1
                 yield line
 
-        found = [examine(raw, n, facts.endpoint, keep_body=False) for n, raw in numbered(lines(), bom=first == 0)]
-        return count, pickle.dumps(found, pickle.HIGHEST_PROTOCOL)
+        part = ExaminedPart()
+        for n, raw in numbered(lines(), bom=first == 0):
+            part.append(examine(raw, n, facts.endpoint, keep_body=False))
+        part.count = count
+        return pickle.dumps(part, pickle.HIGHEST_PROTOCOL)
     finally:
         io.close()
 
 
-def collect(facts: BatchFacts, parts: list[tuple[int, bytes]], stop: threading.Event | None = None) -> dict[str, Any]:
+def collect(facts: BatchFacts, parts: list[bytes], stop: threading.Event | None = None) -> dict[str, Any]:
     """The validation result of a file examined in parts (`examine_part`), in order."""
     collector = Collector(facts.endpoint)
     before = 0
-    for count, found in parts:
-        examined: list[Examined] = pickle.loads(found)
-        for one in examined:
-            collector.add(one, before)
-        before += count
+    for pickled in parts:
+        part: ExaminedPart = pickle.loads(pickled)
+        collector.add_part(part, before)
+        before += part.count
     return validation_result(facts, collector.finish())
 
 

@@ -122,3 +122,22 @@ def test_without_worker_processes_big_batches_run_in_threads(tmp_path: Path) -> 
         out = client.files.content(batch.output_file_id).text.splitlines()
         assert sorted(json.loads(x)["custom_id"] for x in out) == sorted(f"request-{i}" for i in range(len(lines)))
         assert children() == before  # no worker process was started
+
+
+@pytest.mark.parametrize("chunk", [4_000, 60_000, 1 << 20])
+def test_embedding_inputs_are_counted_across_parts(blobs: store.BlobIO, chunk: int) -> None:
+    """Over 50,000 inputs in all: the line that crosses the limit fails, wherever the parts were cut."""
+    def embed(i: int) -> bytes:
+        return json.dumps({"custom_id": f"e-{i}", "method": "POST", "url": "/v1/embeddings",
+                           "body": {"model": "text-embedding-3-small", "input": ["x"] * 2_000}}).encode()
+
+    db = blobs.conn.execute("PRAGMA database_list").fetchone()[2]
+    blob = put(blobs, b"\n".join(embed(i) for i in range(30)) + b"\n", chunk)
+    facts = jobs.BatchFacts("batch_x", 1, "/v1/embeddings", blob, True)
+    whole = jobs.run_validation(db, facts, threading.Event())
+    assert [(e["code"], e["line"]) for e in whole["errors"]] == [("too_many_tasks", 26)]
+    chunks = len(blobs.chunk_sizes(blob))
+    for parts in (2, 3):
+        bounds = [k * chunks // parts for k in range(parts + 1)]
+        assert jobs.collect(facts, [jobs.examine_part(db, facts, a, b, threading.Event())
+                                    for a, b in pairwise(bounds)]) == whole
