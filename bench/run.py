@@ -375,7 +375,7 @@ def bench_upload(t: Table, args: argparse.Namespace, workdir: Path) -> None:
     server = Server(workdir, "upload")
     try:
         server.upload("warm.jsonl", pieces(chat_lines(100)), len(chat_lines(100)))  # first-use code paths
-        time.sleep(0.2)
+        server.settle()
         with Memory(server, main_only=True) as mem:
             before = mem.current()
             started = time.perf_counter()
@@ -383,8 +383,8 @@ def bench_upload(t: Table, args: argparse.Namespace, workdir: Path) -> None:
             took = time.perf_counter() - started
         assert f["bytes"] == count * len(line_bytes), f
         t.add(f"{args.upload_mb} MB upload: server peak RSS growth", (mem.peak - before) / MB, "MB", 50,
-              note=f"server process; took {took:.1f} s ({f['bytes'] / MB / took:.0f} MB/s); the worker processes "
-                   f"it starts for the batch to come hold {mem.workers() / MB:.0f} MB")
+              note=f"server process; took {took:.1f} s ({f['bytes'] / MB / took:.0f} MB/s); its worker "
+                   f"processes hold {mem.workers() / MB:.0f} MB beside it")
     finally:
         server.stop()
 
