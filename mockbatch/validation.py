@@ -5,8 +5,9 @@ line order, with a 1-based `line`; codes and messages follow the contract exactl
 has no confirmed wording, its suggested default). Problems of the create call itself are answered
 synchronously with a 400 (`check_create`, `check_input_file`).
 
-The same `validate` runs in the server's validation job and in `mockbatch validate`, so the offline
-validator reports exactly what a batch would.
+The same `examine` (one line on its own) and `Collector` (the lines together, in order) run in the
+server's validation job, whole or in parts, and in `mockbatch validate`, so the offline validator reports
+exactly what a batch would.
 """
 
 from __future__ import annotations
