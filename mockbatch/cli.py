@@ -65,7 +65,7 @@ def main() -> None:
 @click.option("--models", "models_file", default=None, envvar=_env("MODELS"),
               help="A TOML file of extra models (fine-tunes, new snapshots) for the model table.")
 @click.option("--workers", default=None, type=click.IntRange(0, 64), envvar=_env("WORKERS"),
-              help="Worker processes that write big batches' files (started with the server).  "
+              help="Worker processes that validate big input files and write big outputs (started with the server).  "
                    "[default: one per core, up to 4; 0: none, every job runs in a thread]")
 def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) -> None:
     """Run the server."""

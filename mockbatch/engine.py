@@ -195,8 +195,6 @@ class Engine:
             async with self.store.transaction() as tx:
                 await tx.delete_blob(blob)
             raise
-        if purpose == "batch":
-            self._runner.expect(size)  # a big input starts the worker processes before its batch needs them
         return _file_object(row)
 
     def expect_upload(self, size: int) -> None:

@@ -449,8 +449,9 @@ class BlobIO:
     def close(self) -> None:
         self.conn.close()
 
-    def chunks(self, blob_id: int) -> Iterator[bytes]:
-        n = -1
+    def chunks(self, blob_id: int, after: int = -1) -> Iterator[bytes]:
+        """The blob's chunks in order, from the first numbered above `after`."""
+        n = after
         while True:
             row = self.conn.execute("SELECT n, data FROM chunks WHERE blob_id = ? AND n > ? ORDER BY n LIMIT 1",
                                     (blob_id, n)).fetchone()
@@ -459,37 +460,33 @@ class BlobIO:
             n = row[0]
             yield bytes(row[1])
 
+    def chunk_sizes(self, blob_id: int) -> list[int]:
+        return [size for _, size in self._chunk_rows(blob_id)]
+
+    def _chunk_rows(self, blob_id: int) -> list[tuple[int, int]]:
+        return self.conn.execute("SELECT n, length(data) FROM chunks WHERE blob_id = ? ORDER BY n",
+                                 (blob_id,)).fetchall()
+
     def lines(self, blob_id: int) -> Iterator[bytes]:
         """The blob split into lines (without their newline); a last line without one is kept."""
-        rest = b""
-        for data in self.chunks(blob_id):
-            data = rest + data
-            parts = data.split(b"\n")
-            rest = parts.pop()
-            yield from parts
-        if rest:
-            yield rest
+        return self.lines_in(blob_id, 0, None)
 
-    def chunk_sizes(self, blob_id: int) -> list[int]:
-        return [size for (size,) in self.conn.execute(
-            "SELECT length(data) FROM chunks WHERE blob_id = ? ORDER BY n", (blob_id,))]
-
-    def lines_in(self, blob_id: int, first: int, stop: int) -> Iterator[bytes]:
-        """The lines of `lines` that start in the blob's chunks `first` to `stop` (positions in chunk order).
-        A line begun in an earlier chunk is left to the part before; the last one is read on to its end. So
-        parts that together cover every chunk yield every line exactly once, as `lines` would."""
-        rows = self.conn.execute("SELECT n FROM chunks WHERE blob_id = ? ORDER BY n", (blob_id,)).fetchall()
-        sizes = self.chunk_sizes(blob_id)
-        owned = sum(sizes[first:stop])  # lines starting before this many bytes are this part's
+    def lines_in(self, blob_id: int, first: int, stop: int | None) -> Iterator[bytes]:
+        """The lines of `lines` that start in the blob's chunks `first` to `stop` (positions in chunk order;
+        None: to the end). A line begun in an earlier chunk is left to the part before; the last one is read
+        on to its end. So parts that together cover every chunk yield every line exactly once."""
+        rows = self._chunk_rows(blob_id)
+        if first >= len(rows):
+            return
+        owned = sum(size for _, size in rows[first:stop])  # lines starting before this many bytes are this part's
+        after = rows[first - 1][0] if first else -1
         skip = first > 0 and self.conn.execute(  # the first piece ends a line of the part before
-            "SELECT substr(data, -1) FROM chunks WHERE blob_id = ? AND n = ?", (blob_id, rows[first - 1][0]),
+            "SELECT substr(data, -1) FROM chunks WHERE blob_id = ? AND n = ?", (blob_id, after),
         ).fetchone()[0] != b"\n"
         offset = 0  # where the next line starts, from the start of chunk `first`
         rest = b""
-        for (n,) in rows[first:]:
-            data = rest + bytes(self.conn.execute("SELECT data FROM chunks WHERE blob_id = ? AND n = ?",
-                                                  (blob_id, n)).fetchone()[0])
-            parts = data.split(b"\n")
+        for data in self.chunks(blob_id, after):
+            parts = (rest + data).split(b"\n")
             rest = parts.pop()
             for line in parts:
                 if offset >= owned:

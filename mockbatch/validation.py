@@ -12,7 +12,6 @@ exactly what a batch would.
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -163,7 +162,6 @@ class Examined(NamedTuple):  # a tuple: cheap to send back from a worker process
     body: dict[str, Any] | None = None
 
 
-
 def examine(raw: bytes, n: int, endpoint: str, keep_body: bool = True) -> Examined:
     """Parse and check line `n` by itself. Independent of every other line, so a big file's lines can be
     examined in several processes at once and collected afterwards."""
@@ -279,7 +277,8 @@ class Collector:
         self.seen.update(ids)
         self.report.count += len(ids)
         self.report.tokens += sum(part.tokens)
-        self.report.requests += map(Request, [n + before for n in part.lines], ids, itertools.repeat({}))
+        self.report.requests += (Request(n + before, custom_id, {})
+                                 for n, custom_id in zip(part.lines, ids, strict=True))
 
     def finish(self) -> Report:
         report = self.report

@@ -141,3 +141,17 @@ def test_embedding_inputs_are_counted_across_parts(blobs: store.BlobIO, chunk: i
         bounds = [k * chunks // parts for k in range(parts + 1)]
         assert jobs.collect(facts, [jobs.examine_part(db, facts, a, b, threading.Event())
                                     for a, b in pairwise(bounds)]) == whole
+
+
+def test_a_big_upload_starts_the_worker_processes_and_a_small_one_does_not(tmp_path: Path) -> None:
+    """The in-process server starts its workers only when a file big enough to need them arrives."""
+    small = b"\n".join(request(i) for i in range(10)) + b"\n"
+    big = b"\n".join(request(i) for i in range(3_000)) + b"\n"
+    assert len(small) < jobs.PROCESS_BYTES <= len(big)
+    before = children()
+    with MockBatchServer(db=tmp_path / "db.sqlite3", clock="manual", workers=2) as mb:
+        client = openai.OpenAI(base_url=mb.base_url, api_key="sk-test", max_retries=0)
+        client.files.create(file=("small.jsonl", small), purpose="batch")
+        assert children() == before
+        client.files.create(file=("big.jsonl", big), purpose="batch")
+        assert len(children() - before) == 2
