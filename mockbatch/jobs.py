@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import os
 import pickle
@@ -25,11 +24,13 @@ import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
 from mockbatch import catalog
 from mockbatch.generators import GENERATORS, Generated, LineContext, Usage
+from mockbatch.generators.base import dumps
 from mockbatch.lifecycle import OutputKey
 from mockbatch.scenarios import LineRule, match_line
 from mockbatch.store import BlobGone, BlobIO
@@ -153,21 +154,15 @@ def outcomes(facts: BatchFacts, custom_ids: list[str]) -> bytes:
 
 
 # -- writing output ------------------------------------------------------------------------------------
-_BODY = "\x00body\x00"
-_BODY_JSON = json.dumps(_BODY)
+def _answered(batch_req: str, custom_id: str, status_code: int, request_id: str, body_json: str) -> bytes:
+    """The output line of a request that ran, as `json.dumps` writes it; the body comes encoded (`dumps`, or
+    the generator's own `json_text`) and is copied in. `batch_req` and `request_id` are hex: nothing to escape."""
+    return (f'{{"id": "{batch_req}", "custom_id": {encode_basestring_ascii(custom_id)}, "response": {{"status_code": '
+            f'{status_code}, "request_id": "{request_id}", "body": {body_json}}}, "error": null}}\n').encode()
 
 
-def _line(batch_req: str, custom_id: str, response: dict[str, Any] | None, err: dict[str, Any] | None,
-          body_json: str | None = None) -> bytes:
-    """One output line, as `json.dumps` writes it. `body_json` is the response body already encoded (by a
-    generator that writes its own JSON, such as the embeddings' pre-formatted vectors): copied in as is."""
-    line = {"id": batch_req, "custom_id": custom_id, "response": response, "error": err}
-    if body_json is None:
-        return (json.dumps(line) + "\n").encode()
-    assert response is not None and err is None
-    text = json.dumps({**line, "response": {**response, "body": _BODY}})
-    head, _, tail = text.rpartition(_BODY_JSON)  # the last value from the request (custom_id) comes before
-    return (head + body_json + tail + "\n").encode()
+def _never_ran(batch_req: str, custom_id: str, err: dict[str, Any]) -> bytes:
+    return (dumps({"id": batch_req, "custom_id": custom_id, "response": None, "error": err}) + "\n").encode()
 
 
 def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part: Part,
@@ -202,17 +197,15 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
                 line_key = hashlib.blake2b((key_prefix + custom_id).encode(), digest_size=28).digest()
                 batch_req = f"batch_req_{finished & 0xFFFFFFFF:08x}{line_key[:12].hex()}"
                 if position >= key.ran:
-                    err.write(_line(batch_req, custom_id, None, NEVER_RAN[key.reason]))
+                    err.write(_never_ran(batch_req, custom_id, NEVER_RAN[key.reason]))
                     continue
                 rule = match_line(facts.rules, facts.seed, facts.batch_id, index, custom_id) if facts.rules else None
                 if rule is None:
                     result = generate(body, LineContext(facts.seed, custom_id, body, finished, model))
                 else:  # the scenario scripts this line: a fixed body, or an error status and body
                     result = Generated(rule.result()[1], Usage(), rule.status)
-                json_text = getattr(result, "json_text", None)  # then the body itself is never built
-                response = {"status_code": result.status_code, "request_id": line_key[12:].hex(),
-                            "body": None if json_text is not None else result.body}
-                line = _line(batch_req, custom_id, response, None, json_text)
+                line = _answered(batch_req, custom_id, result.status_code, line_key[12:].hex(),
+                                 dumps(result.body) if result.json_text is None else result.json_text)
                 if 200 <= result.status_code < 300:
                     out.write(line)
                     u = result.usage

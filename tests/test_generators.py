@@ -21,7 +21,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 from mockbatch import catalog
-from mockbatch.generators import GENERATORS, Generated, LineContext, moderations
+from mockbatch.generators import GENERATORS, Generated, LineContext, base, moderations
 from mockbatch.generators import schema as schema_gen
 from mockbatch.generators.base import IMAGE_TOKENS, IMAGE_TOKENS_LOW, REASONING_EFFORT, estimate_tokens
 
@@ -870,15 +870,49 @@ def test_generated_body(case: Case) -> None:
     for run in range(RUNS):
         custom_id = f"request-{run}"
         result = generate(case.endpoint, case.body, custom_id)
+        if result.json_text is not None:  # a body the generator encoded itself: what json.dumps would write
+            assert result.json_text == json.dumps(result.body)
         assert result.status_code == case.status
         if case.status == 200:
             parse(case.endpoint, result)
         check_usage(case.endpoint, result)
         if case.check is not None:
             case.check(result.body, result)
-        # Same request, same bytes; another custom_id, another body.
-        again = generate(case.endpoint, json.loads(json.dumps(case.body)), custom_id)
+        # Same request, same bytes, whatever the order of its parameters; another custom_id, another body.
+        again = generate(case.endpoint, dict(reversed(json.loads(json.dumps(case.body)).items())), custom_id)
         assert json.dumps(again.body) == json.dumps(result.body) and again.usage == result.usage
+
+
+def reorder(value: Any) -> Any:
+    """The same JSON value with every object's keys in reverse order."""
+    if isinstance(value, dict):
+        return {k: reorder(value[k]) for k in reversed(value)}
+    if isinstance(value, list):
+        return [reorder(v) for v in value]
+    return value
+
+
+ODD_VALUES = [
+    {"a": [1, -2.5, 1e300, 5e-324, None, True, False], "b": {}, "c": []},
+    {"é": "ü\u2028\x00\x1f\x7f\"\\/", "z": "\ud83d\ude00", "k": [[[]]]},
+    "plain", "", 0, -0.0, float("nan"), float("inf"), [float("-inf")], 2**70,
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=range(len(ODD_VALUES)))
+def test_encoders_write_what_json_writes(value: Any) -> None:
+    assert base.dumps(value) == json.dumps(value)
+    assert base.canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, dict):
+        assert base.canonical(reorder(value)) == base.canonical(value)
+    for text in (value if isinstance(value, dict) else {}).values():
+        if isinstance(text, str):
+            assert base.json_string(text) == json.dumps(text)
+
+
+def test_json_string_escapes_what_needs_it() -> None:
+    for text in ["", "Lorem ipsum.", 'say "hi"', "back\\slash", "tab\tnew\nline", "\x7f", "café", "\u2028", "~ !#"]:
+        assert base.json_string(text) == json.dumps(text), text
 
 
 def test_every_endpoint_has_a_generator_and_cases() -> None:

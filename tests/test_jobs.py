@@ -121,6 +121,7 @@ def test_without_worker_processes_big_batches_run_in_threads(tmp_path: Path) -> 
         assert batch.status == "completed" and batch.request_counts.completed == len(lines)
         out = client.files.content(batch.output_file_id).text.splitlines()
         assert sorted(json.loads(x)["custom_id"] for x in out) == sorted(f"request-{i}" for i in range(len(lines)))
+        assert all(x == json.dumps(json.loads(x)) for x in out)  # each line exactly as json.dumps writes it
         assert children() == before  # no worker process was started
 
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
+from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from faker.providers.lorem.en_US import Provider as _Lorem
@@ -54,6 +55,7 @@ class Generated:
     body: dict[str, Any]
     usage: Usage
     status_code: int = 200
+    json_text: str | None = None  # the body as `dumps` writes it, when the generator wrote it itself (faster)
 
 
 class LineContext:
@@ -61,7 +63,7 @@ class LineContext:
 
     def __init__(self, seed: int, custom_id: str, body: dict[str, Any], created: int, model: catalog.Model) -> None:
         key = hashlib.blake2b(f"{seed}:{custom_id}:{canonical(body)}".encode(), digest_size=16).digest()
-        self.rng = random.Random(int.from_bytes(key))  # an int seeds faster than bytes
+        self.rng = seeded_random(int.from_bytes(key))  # an int seeds faster than bytes
         self.created = created
         self.model = model
 
@@ -72,11 +74,53 @@ class LineContext:
         return self.rng.getrandbits(8 * n).to_bytes(n, "little").translate(_BASE62).decode()
 
 
-_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def seeded_random(seed: int) -> random.Random:
+    """`random.Random(seed)` for an int, without the Python-level steps between the call and the C seeding."""
+    rng = random.Random.__new__(random.Random)
+    _c_seed(rng, seed)
+    rng.gauss_next = None  # what __init__ sets besides
+    return rng
+
+
+_c_seed = random.Random.__mro__[1].seed  # _random.Random.seed, where Random.seed(int) ends
+
+
+def _unencodable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _encoder(sort_keys: bool, ascii: bool, separators: tuple[str, str]) -> Any:
+    """A one-shot JSON encoder made once, not per call as `json.dumps` makes it (a line encodes several
+    values); no circular-reference check, as generated values are trees. Same text as `json.dumps`."""
+    if c_make_encoder is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(sort_keys=sort_keys, ensure_ascii=ascii, separators=separators).iterencode
+    return c_make_encoder(None, _unencodable, encode_basestring_ascii if ascii else encode_basestring, None,
+                          separators[1], separators[0], sort_keys, False, True)
+
+
+_dumps = _encoder(False, True, (", ", ": "))
+_canonical = _encoder(True, False, (",", ":"))
+
+
+_NEEDS_NO_ESCAPE = bytes(range(0x20, 0x7F)).replace(b'"', b"").replace(b"\\", b"")
+
+
+def json_string(value: str) -> str:
+    """A string as `dumps` writes it; faster than `encode_basestring_ascii` for the usual one with nothing to
+    escape (generated prose), which is found by deleting every byte that needs no escaping."""
+    if value.isascii() and not value.encode().translate(None, _NEEDS_NO_ESCAPE):
+        return f'"{value}"'
+    return encode_basestring_ascii(value)
+
+
+def dumps(value: Any) -> str:
+    """`json.dumps(value)`, exactly, faster."""
+    return "".join(_dumps(value, 0))
 
 
 def canonical(body: Any) -> str:
-    return _canonical.encode(body)
+    """Compact JSON with sorted keys: the same text for the same value, however its keys were ordered."""
+    return "".join(_canonical(body, 0))
 
 
 def estimate_tokens(text: str) -> int:
@@ -129,15 +173,26 @@ REASONING_EFFORT: dict[str, tuple[int, int]] = {
 DEFAULT_EFFORT = "medium"
 
 # A fixed pool of sentences, built once from the same lorem words: an answer is a seeded pick of a
-# few of them, which costs one random call instead of one per word.
+# few of them, all drawn in one random call (12 bits a sentence) instead of one per word.
+SENTENCE_BITS = 12
 _pool_rng = random.Random(20240601)
-SENTENCES: tuple[str, ...] = tuple(sentence(_pool_rng, _pool_rng.randint(5, 14)) for _ in range(4096))
+SENTENCES: tuple[str, ...] = tuple(sentence(_pool_rng, _pool_rng.randint(5, 14))
+                                   for _ in range(1 << SENTENCE_BITS))
 del _pool_rng
+_PICK = (1 << SENTENCE_BITS) - 1
 
 
 def text(rng: random.Random, low: int = 2, high: int = 6) -> str:
-    """A paragraph of `low`..`high` sentences."""
-    return " ".join(rng.choices(SENTENCES, k=rng.randint(low, high)))
+    """A paragraph of `low`..`high` sentences: one draw gives the count (its low 16 bits, modulo the range:
+    the bias is immaterial for lorem) and the sentences (the bits above)."""
+    draw = rng.getrandbits(16 + SENTENCE_BITS * high)
+    count = low + (draw & 0xFFFF) % (high - low + 1)
+    draw >>= 16
+    picked = []
+    for _ in range(count):
+        picked.append(SENTENCES[draw & _PICK])
+        draw >>= SENTENCE_BITS
+    return " ".join(picked)
 
 
 def part_tokens(part: Any) -> int:
@@ -216,8 +271,8 @@ def error_body(message: str, param: str | None, code: str | None,
 def out_of_range(body: dict[str, Any], limits: dict[str, tuple[int, int]]) -> dict[str, Any] | None:
     """The real 400 for the first integer parameter outside its allowed range, else None."""
     for name, (low, high) in limits.items():
-        value = positive_int(body.get(name))
-        if value is None:
+        value = body.get(name)
+        if value is None or not isinstance(value, int) or isinstance(value, bool):
             continue
         if value < low:
             return error_body(f"Invalid '{name}': integer below minimum value. Expected a value >= {low}, "
