@@ -51,16 +51,16 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return total
 
 
-def answer(rng: Any, fmt: Any) -> str:
+def answer(ctx: LineContext, fmt: Any) -> str:
     """The visible answer: prose, a JSON object, or an instance of the requested schema."""
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind == "json_schema":
         spec = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else {}
         target = spec.get("schema", {"type": "object"})
-        return json.dumps(schema.instance(target, rng), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(schema.instance(target, ctx.rng), separators=(",", ":"), ensure_ascii=False)
     if kind == "json_object":
-        return json.dumps(json_object(rng), separators=(",", ":"), ensure_ascii=False)
-    return text(rng)
+        return json.dumps(json_object(ctx.rng), separators=(",", ":"), ensure_ascii=False)
+    return text(ctx)
 
 
 def json_object(rng: Any) -> dict[str, Any]:
@@ -101,7 +101,6 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
     problem = check(body, ctx)
     if problem is not None:
         return Generated(problem, Usage(), 400)
-    rng = ctx.rng
     limit = positive_int(body.get("max_completion_tokens"))
     if limit is None:
         limit = positive_int(body.get("max_tokens"))
@@ -122,20 +121,20 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
     choices = []
     visible_total = reasoning_total = 0
     for index in range(n):
-        reasoning = reasoning_tokens(rng, ctx.model, effort)
+        reasoning = reasoning_tokens(ctx.rng, ctx.model, effort) if ctx.model.reasoning else 0
         budget = limit
         if budget is not None:
             reasoning = min(reasoning, budget)
             budget -= reasoning
         message: dict[str, Any] = {"role": "assistant", "content": None}
         finish = "stop"
-        calls = tools.choose(rng, available, choice, parallel)
+        calls = tools.choose(ctx.rng, available, choice, parallel) if available else []
         content: str | None = None
         if calls:
             finish = "function_call" if legacy else "tool_calls"
             made = []
             for tool in calls:
-                args = tools.arguments(rng, tool)
+                args = tools.arguments(ctx.rng, tool)
                 cost = estimate_tokens(tool.name) + estimate_tokens(args)
                 if budget is not None and cost > budget:
                     args, finish = args[:max(budget - estimate_tokens(tool.name), 0) * 4], "length"
@@ -157,7 +156,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
                     for t, a in made
                 ]
         else:
-            content = cut_at_stop(answer(rng, body.get("response_format")), body.get("stop"))
+            content = cut_at_stop(answer(ctx, body.get("response_format")), body.get("stop"))
             if budget is not None and estimate_tokens(content) > budget:
                 content, finish = content[:budget * 4], "length"
             visible_total += estimate_tokens(content)
@@ -167,7 +166,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         choices.append({
             "index": index,
             "message": message,
-            "logprobs": {"content": logprobs.chat(rng, content, top) if content is not None else None,
+            "logprobs": {"content": logprobs.chat(ctx.rng, content, top) if content is not None else None,
                          "refusal": None} if want_logprobs else None,
             "finish_reason": finish,
         })
