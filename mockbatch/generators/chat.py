@@ -42,9 +42,13 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     total = 3
     for m in messages if isinstance(messages, list) else []:
         if isinstance(m, dict):
-            calls = m.get("tool_calls")
-            total += 4 + content_tokens(m.get("content")) + (0 if calls is None else json_tokens(calls))
-    total += json_tokens(body.get("tools")) + json_tokens(body.get("functions"))
+            content, calls = m.get("content"), m.get("tool_calls")
+            total += 4 + (estimate_tokens(content) if type(content) is str else content_tokens(content))
+            if calls is not None:
+                total += json_tokens(calls)
+    for key in ("tools", "functions"):
+        if body.get(key) is not None:
+            total += json_tokens(body[key])
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         total += json_tokens(fmt.get("json_schema"))
@@ -112,12 +116,13 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         choice: Any = {"name": legacy_choice["name"]} if isinstance(legacy_choice, dict) else legacy_choice
         parallel = False
     else:
-        available = tools.from_chat(body.get("tools"))
+        available = tools.from_chat(body["tools"]) if body.get("tools") else []
         choice = body.get("tool_choice")
         parallel = body.get("parallel_tool_calls") is not False
     want_logprobs = body.get("logprobs") is True
-    top = positive_int(body.get("top_logprobs")) or 0
+    top = (positive_int(body.get("top_logprobs")) or 0) if want_logprobs else 0
     effort = body.get("reasoning_effort")
+    stop = body.get("stop")
     choices = []
     visible_total = reasoning_total = 0
     for index in range(n):
@@ -156,10 +161,14 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
                     for t, a in made
                 ]
         else:
-            content = cut_at_stop(answer(ctx, body.get("response_format")), body.get("stop"))
-            if budget is not None and estimate_tokens(content) > budget:
+            content = answer(ctx, body.get("response_format"))
+            if stop is not None:
+                content = cut_at_stop(content, stop)
+            cost = estimate_tokens(content)
+            if budget is not None and cost > budget:
                 content, finish = content[:budget * 4], "length"
-            visible_total += estimate_tokens(content)
+                cost = estimate_tokens(content)
+            visible_total += cost
             message["content"] = content
         message["refusal"] = None
         message["annotations"] = []
