@@ -174,6 +174,7 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
     # Each line's key (its batch_req id and request_id) is ids.digest(seed, batch_id, custom_id), made here
     # straight from the bytes that digest would hash: this loop runs once per line of the biggest batches.
     key_prefix = f"{facts.seed}:{facts.batch_id}:"
+    seed, in_progress, per_request, ran = facts.seed, facts.in_progress, facts.per_request, key.ran
     io = BlobIO(db_path)
     try:
         out = io.writer(part.output_blob, part.first_chunk)
@@ -193,18 +194,18 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
             for position, index in enumerate(window, start=number * WINDOW):
                 request = parse_line(raws[index - first])
                 custom_id, body = request["custom_id"], request["body"]
-                finished = int(facts.in_progress + (position + 1) * facts.per_request)
-                line_key = hashlib.blake2b((key_prefix + custom_id).encode(), digest_size=28).digest()
-                batch_req = f"batch_req_{finished & 0xFFFFFFFF:08x}{line_key[:12].hex()}"
-                if position >= key.ran:
+                finished = int(in_progress + (position + 1) * per_request)
+                line_key = hashlib.blake2b((key_prefix + custom_id).encode(), digest_size=28).hexdigest()
+                batch_req = f"batch_req_{finished & 0xFFFFFFFF:08x}{line_key[:24]}"
+                if position >= ran:
                     err.write(_never_ran(batch_req, custom_id, NEVER_RAN[key.reason]))
                     continue
                 rule = match_line(facts.rules, facts.seed, facts.batch_id, index, custom_id) if facts.rules else None
                 if rule is None:
-                    result = generate(body, LineContext(facts.seed, custom_id, body, finished, model))
+                    result = generate(body, LineContext(seed, custom_id, body, finished, model))
                 else:  # the scenario scripts this line: a fixed body, or an error status and body
                     result = Generated(rule.result()[1], Usage(), rule.status)
-                line = _answered(batch_req, custom_id, result.status_code, line_key[12:].hex(),
+                line = _answered(batch_req, custom_id, result.status_code, line_key[24:],
                                  dumps(result.body) if result.json_text is None else result.json_text)
                 if 200 <= result.status_code < 300:
                     out.write(line)
