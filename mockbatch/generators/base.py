@@ -65,7 +65,7 @@ class LineContext:
     The randomness follows from the line's key, a hash of (seed, custom_id, body). `getrandbits` draws
     straight from the key (a keyed hash per draw), which covers the few draws of a plain answer: its ids and
     its sentences. `rng`, a Random seeded from the same key, is made only for a generator that needs more:
-    seeding a Mersenne Twister costs as much as a seventh of a whole plain chat line."""
+    seeding a Mersenne Twister costs about a sixth of a whole plain chat line."""
 
     def __init__(self, seed: int, custom_id: str, body: dict[str, Any], created: int, model: catalog.Model) -> None:
         self.key = hashlib.blake2b(f"{seed}:{custom_id}:{canonical(body)}".encode(), digest_size=16).digest()
