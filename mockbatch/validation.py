@@ -16,7 +16,6 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import repeat
 from typing import Any, NamedTuple
 
 from mockbatch import catalog
@@ -292,9 +291,10 @@ class Collector:
         self.seen.update(ids)
         self.report.count += len(ids)
         self.report.tokens += sum(part.tokens)
-        # The requests, made at C speed (a Python loop would take half the collecting time): their bodies
-        # were not kept, so they share one empty dict.
-        self.report.requests += map(_new_request, zip(map(before.__add__, part.lines), ids, repeat({})))
+        # The requests, made at C speed (a Python loop would take half the collecting time); their bodies were
+        # not kept: each gets an empty dict of its own (`iter(dict, None)` makes a new one each time).
+        rows = zip(map(before.__add__, part.lines), ids, iter(dict, None), strict=False)  # the dicts never end
+        self.report.requests += map(_new_request, rows)
 
     def finish(self) -> Report:
         report = self.report
