@@ -557,7 +557,7 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         args.lines, args.embedding_lines, args.upload_mb = 200, 50, 2
-        args.retrieve_seconds, args.rounds, args.runs = 1.0, 1, 1
+        args.retrieve_seconds, args.rounds = 1.0, 1
     only = set(args.only.split(","))
     table = Table()
     workdir = Path(tempfile.mkdtemp(prefix="mockbatch-bench-"))

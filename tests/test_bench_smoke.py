@@ -24,4 +24,6 @@ def test_the_benchmark_runs_and_prints_its_table() -> None:
         row = next((line for line in table.splitlines() if figure in line), None)
         assert row is not None, f"no row for {figure!r} in:\n{table}"
         assert row.count("|") == 7  # figure, measured, target, ratio, verdict, note
+    chat = next(line for line in table.splitlines() if "chat batch, 200 lines" in line)
+    assert "median of 3 (range " in chat, chat  # three batches ran one after another on one server
     assert "target(s) missed" in table
