@@ -80,11 +80,13 @@ class LineContext:
     def getrandbits(self, k: int) -> int:
         """`k` random bits (as `Random.getrandbits`), the line's next draw."""
         size = (k + 7) // 8
-        data = b""
-        while len(data) < size:  # a hash gives up to 64 bytes
-            self._draws += 1
-            data += hashlib.blake2b(self.key + self._draws.to_bytes(4, "little"),
-                                    digest_size=min(64, size - len(data))).digest()
+        self._draws += 1
+        if 0 < size <= 64:  # one hash (the usual draw)
+            data = hashlib.blake2b(self.key + self._draws.to_bytes(4, "little"), digest_size=size).digest()
+        else:  # none, or several hashes of up to 64 bytes each
+            data = b"".join(hashlib.blake2b(self.key + self._draws.to_bytes(4, "little") + part.to_bytes(4, "little"),
+                                            digest_size=min(64, size - 64 * part)).digest()
+                            for part in range(-(-size // 64)))
         return int.from_bytes(data, "little") >> (8 * size - k)
 
     def hex(self, n: int) -> str:
