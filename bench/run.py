@@ -312,10 +312,10 @@ def run_batches(server: Server, data: bytes, endpoint: str, args: argparse.Names
     for _ in range(args.runs):
         server.settle()
         runs.append(run_batch(server, data, endpoint, args.poll_every, 600))
-    totals = sorted(r["total"] for r in runs)
-    median = sorted(runs, key=lambda r: r["total"])[(len(runs) - 1) // 2]
-    spread = f"median of {len(runs)} (range {totals[0]:.2f}-{totals[-1]:.2f} s); " if len(runs) > 1 else ""
-    return {**median, "spread": spread, "latencies": [x for r in runs for x in r["latencies"]]}
+    runs.sort(key=lambda r: r["total"])
+    low, high = runs[0]["total"], runs[-1]["total"]
+    spread = f"median of {len(runs)} (range {low:.2f}-{high:.2f} s); " if len(runs) > 1 else ""
+    return {**runs[(len(runs) - 1) // 2], "spread": spread, "latencies": [x for r in runs for x in r["latencies"]]}
 
 
 def p99(latencies: list[float]) -> float:

@@ -173,8 +173,8 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
     model = next(m for m in catalog.MODELS.values() if m.snapshot == facts.model)
     # Each line's key (its batch_req id and request_id) is ids.digest(seed, batch_id, custom_id), made here
     # straight from the bytes that digest would hash: this loop runs once per line of the biggest batches.
-    key_prefix = f"{facts.seed}:{facts.batch_id}:"
     seed, in_progress, per_request, ran = facts.seed, facts.in_progress, facts.per_request, key.ran
+    key_prefix = f"{seed}:{facts.batch_id}:"
     io = BlobIO(db_path)
     try:
         out = io.writer(part.output_blob, part.first_chunk)
@@ -200,7 +200,7 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
                 if position >= ran:
                     err.write(_never_ran(batch_req, custom_id, NEVER_RAN[key.reason]))
                     continue
-                rule = match_line(facts.rules, facts.seed, facts.batch_id, index, custom_id) if facts.rules else None
+                rule = match_line(facts.rules, seed, facts.batch_id, index, custom_id) if facts.rules else None
                 if rule is None:
                     result = generate(body, LineContext(seed, custom_id, body, finished, model))
                 else:  # the scenario scripts this line: a fixed body, or an error status and body

@@ -187,9 +187,8 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
     completion_id, model, fp = "chatcmpl-" + ctx.base62(29), ctx.model.snapshot, fingerprint(ctx.model)
     completion = _completion(completion_id, ctx.created, model, choices, prompt, output, prompt + output,
                              reasoning_total, tier, fp)
-    message = choices[0]["message"]
-    json_text = None  # written by `dumps`, unless it is the usual single plain answer
-    if n == 1 and not want_logprobs and isinstance(content, str) and len(message) == len(_PLAIN):
+    json_text = None  # written by `dumps`, unless it is the usual single plain answer (text: no tool calls)
+    if n == 1 and not want_logprobs and content is not None:
         json_text = _plain_template(model, tier, fp) % (
             completion_id, ctx.created, json_string(content), choices[0]["finish_reason"], prompt, output,
             prompt + output, reasoning_total)
@@ -198,6 +197,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
 
 def _completion(completion_id: str, created: Any, model: str, choices: list[dict[str, Any]], prompt: Any,
                 output: Any, total: Any, reasoning: Any, tier: str, fp: str) -> dict[str, Any]:
+    """The chat.completion object. `total` is given, not summed here, so the template can put a marker there."""
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -217,9 +217,6 @@ def _completion(completion_id: str, created: Any, model: str, choices: list[dict
     }
 
 
-_PLAIN = ("role", "content", "refusal", "annotations")  # the keys of a message with only text in it
-
-
 @lru_cache(maxsize=64)
 def _plain_template(model: str, tier: str, fp: str) -> str:
     """`dumps` of a chat.completion with one plain text answer, with `%s` where a line's own values go, in
@@ -227,7 +224,7 @@ def _plain_template(model: str, tier: str, fp: str) -> str:
     reasoning tokens. Made by `dumps` itself from markers, so it has the body's exact shape; filling it in
     is several times faster than encoding the body."""
     mark = [f"\x00{i}\x00" for i in range(8)]
-    message = dict(zip(_PLAIN, ("assistant", mark[2], None, []), strict=True))
+    message = {"role": "assistant", "content": mark[2], "refusal": None, "annotations": []}
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": mark[3]}
     text = dumps(_completion(mark[0], mark[1], model, [choice], *mark[4:7], mark[7], tier, fp)).replace("%", "%%")
     for i, m in enumerate(mark):

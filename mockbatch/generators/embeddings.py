@@ -31,15 +31,11 @@ INVALID_INPUT = "'$.input' is invalid. Please check the API reference: https://p
 
 
 class Encoded(Generated):
-    """A result that carries its body's JSON text, exactly as `json.dumps(body)` writes it, so the output
-    writer need not format the floats again. The body itself, with its lists of floats, is only built if
-    someone asks for it."""
+    """A result whose `json_text` is made from the pre-formatted segments (the output writer never formats
+    the floats), and whose body, with its lists of floats, is only built if someone asks for it."""
 
     def __init__(self, build: Callable[[], dict[str, Any]], usage: Usage, json_text: str) -> None:
-        object.__setattr__(self, "usage", usage)
-        object.__setattr__(self, "status_code", 200)
-        object.__setattr__(self, "json_text", json_text)
-        object.__setattr__(self, "_build", build)
+        self.usage, self.status_code, self.json_text, self._build = usage, 200, json_text, build
 
     @cached_property
     def body(self) -> dict[str, Any]:  # type: ignore[override]
