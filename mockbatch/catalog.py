@@ -1,8 +1,14 @@
 """The model table: which models each batch endpoint accepts, the dated snapshot reported for them,
-and per-model facts the generators need (embedding size, reasoning)."""
+and per-model facts the generators need (embedding size, reasoning).
+
+The table a server uses is a `Catalog` value: the defaults below, plus the user's `--models` file, built
+once at start and handed to validation, generation and the worker processes (it pickles). Nothing edits a
+module-level table at run time, so a worker process sees exactly the models its server sees.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 CHAT = "/v1/chat/completions"
@@ -87,13 +93,6 @@ for _m in list(MODELS.values()):
     MODELS.setdefault(_m.snapshot, _m)
 
 
-def lookup(name: str, endpoint: str) -> Model | None:
-    """The model if the Batch API accepts it for `endpoint`, else None."""
-    model = MODELS.get(name)
-    if model is None or endpoint not in model.endpoints:
-        return None
-    return model
-
 
 # Enqueued-token limits per model (tokens of the batches a tenant has validating, in_progress or
 # finalizing). Defaults modelled on the lowest paid usage tier: the gpt-4o-mini figure is the one a real
@@ -165,10 +164,41 @@ def load_file(path: str) -> list[tuple[Model, int | None]]:
     return out
 
 
-def register(models: list[tuple[Model, int | None]]) -> None:
-    """Add (or replace) models in this process's table."""
-    for model, limit in models:
-        MODELS[model.name] = model
-        MODELS.setdefault(model.snapshot, model)
-        if limit is not None:
-            ENQUEUED_TOKEN_LIMITS[model.name] = limit
+@dataclass(frozen=True)
+class Catalog:
+    """A server's model table: models by name and by dated snapshot, and enqueued-token limits by name."""
+
+    models: Mapping[str, Model]
+    limits: Mapping[str, int]
+
+    def lookup(self, name: str, endpoint: str) -> Model | None:
+        """The model if the Batch API accepts it for `endpoint`, else None."""
+        model = self.models.get(name)
+        if model is None or endpoint not in model.endpoints:
+            return None
+        return model
+
+    def __getitem__(self, name: str) -> Model:
+        """A model by any of its names (a name that validation accepted)."""
+        return self.models[name]
+
+    def limit(self, name: str) -> int | None:
+        return self.limits.get(self.models[name].name)
+
+    def extended(self, extra: list[tuple[Model, int | None]]) -> Catalog:
+        """A new catalog with these models added (or replaced), as a models file gives them."""
+        models, limits = dict(self.models), dict(self.limits)
+        for model, limit in extra:
+            models[model.name] = model
+            models.setdefault(model.snapshot, model)
+            if limit is not None:
+                limits[model.name] = limit
+        return Catalog(models, limits)
+
+
+DEFAULT = Catalog(MODELS, ENQUEUED_TOKEN_LIMITS)
+
+
+def build(models_file: str | None) -> Catalog:
+    """The defaults, extended by a models file (raises ModelsFileError for an unusable one)."""
+    return DEFAULT.extended(load_file(models_file)) if models_file else DEFAULT

@@ -55,8 +55,7 @@ class Engine:
         self._stop = threading.Event()
         self._ticker: asyncio.Task[None] | None = None
         self.traffic = Traffic(settings.seed)
-        if settings.models_file:
-            catalog.register(catalog.load_file(settings.models_file))
+        self.models = catalog.build(settings.models_file)
         self.scenarios = ScenarioBook(settings.scenarios_dir)
         self.scenario = self.scenarios.get(settings.scenario) if settings.scenario else self.scenarios.get("default")
         self._hidden: dict[tuple[str, str], float] = {}  # (tenant, file id) -> virtual time it becomes visible
@@ -459,7 +458,8 @@ class Engine:
             return
         plan = Plan.from_dict(row.plan)
         facts = jobs.BatchFacts(row.id, self.seed, row.batch["endpoint"], progress.input_blob or 0, plan.shuffle,
-                                progress.in_progress or 0.0, plan.per_request, row.batch["model"], plan.lines)
+                                progress.in_progress or 0.0, plan.per_request, row.batch["model"], plan.lines,
+                                self.models)
         task = asyncio.create_task(self._run(kind, row.id, facts, key, progress.total))
         self._jobs[job] = task
         task.add_done_callback(lambda _: self._jobs.pop(job, None) if self._jobs.get(job) is task else None)
@@ -490,7 +490,8 @@ class Engine:
                 outcomes = result.pop("outcomes")
                 over = None if result["errors"] else token_limit_error(  # the tenant's enqueued-token limit
                     result["model"], result["tokens"], await tx.enqueued_tokens(
-                        row.tenant, result["model"], QUEUED_STATUSES, batch_id), self.settings.enqueued_token_limit)
+                        row.tenant, result["model"], QUEUED_STATUSES, batch_id), self.settings.enqueued_token_limit,
+                    self.models)
                 if over is not None:
                     result, outcomes = {**result, "total": 0, "errors": [over]}, b""
                 progress.validated = {**result, "ready_at": ready_at}

@@ -74,6 +74,7 @@ class BatchFacts:
     per_request: float = 0.0
     model: str | None = None
     rules: tuple[LineRule, ...] = ()  # the scenario's line rules
+    models: catalog.Catalog = catalog.DEFAULT  # the server's model table, carried to the worker processes
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ class Stopped(Exception):
 def run_validation(db_path: str, facts: BatchFacts, stop: threading.Event) -> dict[str, Any]:
     io = BlobIO(db_path)
     try:
-        return validation_result(facts, validate(io.lines(facts.input_blob), facts.endpoint, keep_bodies=False))
+        return validation_result(facts, validate(io.lines(facts.input_blob), facts.endpoint, keep_bodies=False,
+                                                      models=facts.models))
     finally:
         io.close()
 
@@ -116,7 +118,7 @@ def examine_part(db_path: str, facts: BatchFacts, first: int, stop_chunk: int, s
 
         part = ExaminedPart()
         for n, raw in numbered(lines(), bom=first == 0):
-            part.append(examine(raw, n, facts.endpoint, keep_body=False))
+            part.append(examine(raw, n, facts.endpoint, keep_body=False, models=facts.models))
         part.count = count
         return pickle.dumps(part, pickle.HIGHEST_PROTOCOL)
     finally:
@@ -126,7 +128,7 @@ def examine_part(db_path: str, facts: BatchFacts, first: int, stop_chunk: int, s
 def collect(facts: BatchFacts, parts: list[bytes], stop: threading.Event | None = None) -> dict[str, Any]:
     """The validation result of a file examined in parts (`examine_part`), in order. (`stop`, which every
     task is given, is not needed: collecting takes a tenth of a second.)"""
-    collector = Collector(facts.endpoint)
+    collector = Collector(facts.endpoint, facts.models)
     before = 0
     for pickled in parts:
         part: ExaminedPart = pickle.loads(pickled)
@@ -170,7 +172,7 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
     """Write one part's lines: 2xx answers to the output blob, failed and never-run requests to the error blob."""
     generate = GENERATORS[facts.endpoint]
     assert facts.model is not None
-    model = next(m for m in catalog.MODELS.values() if m.snapshot == facts.model)
+    model = facts.models[facts.model]  # validation resolved it to a snapshot name of this table
     # Each line's key (its batch_req id and request_id) is ids.digest(seed, batch_id, custom_id), made here
     # straight from the bytes that digest would hash: this loop runs once per line of the biggest batches.
     seed, in_progress, per_request, ran = facts.seed, facts.in_progress, facts.per_request, key.ran

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from mockbatch import catalog
+from mockbatch.catalog import DEFAULT, Catalog
 from mockbatch.errors import InvalidRequest, invalid_type, invalid_value, json_type, missing_parameter
 from mockbatch.generators.base import estimate_tokens
 
@@ -90,7 +91,7 @@ def numbered(lines: Iterable[bytes], bom: bool = True) -> Iterator[tuple[int, by
 
 
 # -- one line -------------------------------------------------------------------------------------
-def check_line(obj: Any, n: int, endpoint: str) -> dict[str, Any] | None:
+def check_line(obj: Any, n: int, endpoint: str, models: Catalog = DEFAULT) -> dict[str, Any] | None:
     """The first problem of one parsed line, or None."""
     if not isinstance(obj, dict):
         return error("invalid_request", "This line is not a JSON object.", None, n)
@@ -120,7 +121,7 @@ def check_line(obj: Any, n: int, endpoint: str) -> dict[str, Any] | None:
     # ... but on /v1/responses it does stand in for the input.
     if body.get(required) is None and not (endpoint == catalog.RESPONSES and body.get("prompt") is not None):
         return error("invalid_request", f"{required.capitalize()} parameter is required.", f"body.{required}", n)
-    if catalog.lookup(body["model"], endpoint) is None:
+    if models.lookup(body["model"], endpoint) is None:
         return error("model_not_found", f"The provided model '{body['model']}' is not supported by the Batch API.",
                      "body.model", n)
     return None
@@ -176,14 +177,14 @@ class Examined(NamedTuple):  # a tuple: cheap to send back from a worker process
     body: dict[str, Any] | None = None
 
 
-def examine(raw: bytes, n: int, endpoint: str, keep_body: bool = True) -> Examined:
+def examine(raw: bytes, n: int, endpoint: str, keep_body: bool = True, models: Catalog = DEFAULT) -> Examined:
     """Parse and check line `n` by itself. Independent of every other line, so a big file's lines can be
     examined in several processes at once and collected afterwards."""
     try:
         obj = parse_line(raw)
     except (ValueError, RecursionError):
         return Examined(n, error("invalid_json_line", "This line is not parseable as valid JSON.", None, n))
-    problem = check_line(obj, n, endpoint)
+    problem = check_line(obj, n, endpoint, models)
     if problem is not None:
         return Examined(n, problem)
     body = obj["body"]
@@ -224,8 +225,9 @@ class Collector:
     """Folds examined lines, in line order, into a Report: duplicate ids, one model per batch, the file's
     embedding-input total; every error in line order, up to MAX_ERRORS."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, models: Catalog = DEFAULT) -> None:
         self.endpoint = endpoint
+        self.models = models
         self.report = Report()
         self.seen: set[str] = set()
         self.model_name: str | None = None
@@ -254,7 +256,7 @@ class Collector:
         if problem is None:
             if self.model_name is None:
                 self.model_name = found.model
-            elif found.model != self.model_name and catalog.MODELS[found.model] != catalog.MODELS[self.model_name]:
+            elif found.model != self.model_name and self.models[found.model] != self.models[self.model_name]:
                 problem = error(
                     "mismatched_model",
                     f"The model '{found.model}' for this request does not match the rest of the batch. "
@@ -281,7 +283,7 @@ class Collector:
             return
         first = self.model_name or part.models[0]
         if (part.problems or self.full or len(set(ids)) != len(ids) or not self.seen.isdisjoint(ids)
-                or len({catalog.MODELS[m] for m in {*part.models, first}}) > 1
+                or len({self.models[m] for m in {*part.models, first}}) > 1
                 or (self.endpoint == catalog.EMBEDDINGS and self.inputs + sum(part.inputs) > MAX_EMBEDDING_INPUTS)):
             for found in part:
                 self.add(found, before)
@@ -306,34 +308,34 @@ class Collector:
                 f"The number of requests in the input file exceeds the maximum allowed value of {MAX_LINES:,}.",
                 None, None))
         if self.model_name is not None:
-            report.model = catalog.MODELS[self.model_name].snapshot
+            report.model = self.models[self.model_name].snapshot
         return report
 
 
-def validate(lines: Iterable[bytes], endpoint: str, *, keep_bodies: bool = True) -> Report:
+def validate(lines: Iterable[bytes], endpoint: str, *, keep_bodies: bool = True,
+             models: Catalog = DEFAULT) -> Report:
     """Check every line; collect all errors in line order (up to MAX_ERRORS), file-wide ones first."""
-    collector = Collector(endpoint)
+    collector = Collector(endpoint, models)
     for n, raw in numbered(lines):
-        collector.add(None if collector.full else examine(raw, n, endpoint, keep_bodies))
+        collector.add(None if collector.full else examine(raw, n, endpoint, keep_bodies, models))
     return collector.finish()
 
 
 # -- the enqueued-token limit (checked when validation completes) ----------------------------------
 QUEUED_STATUSES = ("validating", "in_progress", "finalizing")  # whose tokens count as enqueued
 
-def token_limit(model: str, override: int | None) -> int | None:
+def token_limit(model: str, override: int | None, models: Catalog = DEFAULT) -> int | None:
     """The enqueued-token limit for a model (any of its names): the configured one, else the model's default."""
-    if override is not None:
-        return override
-    return catalog.ENQUEUED_TOKEN_LIMITS.get(catalog.MODELS[model].name)
+    return override if override is not None else models.limit(model)
 
 
-def token_limit_error(model: str, tokens: int, enqueued: int, override: int | None) -> dict[str, Any] | None:
+def token_limit_error(model: str, tokens: int, enqueued: int, override: int | None,
+                      models: Catalog = DEFAULT) -> dict[str, Any] | None:
     """The batch's error if its `tokens` on top of the tenant's `enqueued` ones exceed the model's limit."""
-    limit = token_limit(model, override)
+    limit = token_limit(model, override, models)
     if limit is None or enqueued + tokens <= limit:
         return None
-    name = catalog.MODELS[model].name
+    name = models[model].name
     return error("token_limit_exceeded",
                  f"Enqueued token limit reached for {name} in organization {ORGANIZATION}. Limit: {limit:,} "
                  "enqueued tokens. Please try again once some in_progress batches have been completed.", None, None)
@@ -455,9 +457,9 @@ def describe(err: dict[str, Any]) -> str:
     return f"{where}: {err['code']}: {err['message']} (param: {param})"
 
 
-def summary(report: Report) -> str:
+def summary(report: Report, models: Catalog = DEFAULT) -> str:
     assert report.model is not None
-    name = catalog.MODELS[report.model].name
+    name = models[report.model].name
     count = len(report.requests)
     return (f"ok: {count:,} request{'s' if count != 1 else ''}, model {name} ({report.model}), "
             f"{report.tokens:,} estimated input tokens")

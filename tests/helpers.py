@@ -46,3 +46,21 @@ def assert_every_field(obj: Any, model: type) -> None:
     raw = obj.model_dump(exclude_unset=False) if hasattr(obj, "model_dump") else obj
     missing = set(model.model_fields) - set(obj.model_fields_set if hasattr(obj, "model_fields_set") else raw)
     assert not missing, f"{model.__name__} is missing {sorted(missing)}"
+
+
+def worker_processes() -> list[int]:
+    """The pids of this process's mockbatch worker processes, read from /proc (what the OS sees, not what the
+    server believes)."""
+    import os
+    from pathlib import Path
+
+    me, found = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+        if ppid == me and b"serve_worker" in cmdline:
+            found.append(int(stat.parent.name))
+    return found

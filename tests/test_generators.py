@@ -42,7 +42,7 @@ TYPES: dict[str, type[pydantic.BaseModel]] = {
 
 
 def generate(endpoint: str, body: dict[str, Any], custom_id: str = "request-1") -> Generated:
-    model = catalog.lookup(body["model"], endpoint)
+    model = catalog.DEFAULT.lookup(body["model"], endpoint)
     assert model is not None, body["model"]
     return GENERATORS[endpoint](body, LineContext(SEED, custom_id, body, CREATED, model))
 

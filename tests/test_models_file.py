@@ -6,8 +6,8 @@ import openai
 import pytest
 from click.testing import CliRunner
 
-from mockbatch import catalog, cli
-from tests.helpers import chat_line, read_jsonl, start_batch
+from mockbatch import catalog, cli, jobs
+from tests.helpers import chat_line, jsonl, read_jsonl, start_batch, worker_processes
 
 MODELS = '''
 [models."ft:gpt-4o-mini:acme::x1"]
@@ -17,9 +17,7 @@ enqueued_token_limit = 500000
 '''
 
 
-def test_a_fine_tuned_model_runs_a_batch(server_factory, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(catalog, "MODELS", dict(catalog.MODELS))  # the table is process-wide
-    monkeypatch.setattr(catalog, "ENQUEUED_TOKEN_LIMITS", dict(catalog.ENQUEUED_TOKEN_LIMITS))
+def test_a_fine_tuned_model_runs_a_batch(server_factory, tmp_path) -> None:
     path = tmp_path / "models.toml"
     path.write_text(MODELS)
     server = server_factory(models_file=str(path))
@@ -29,7 +27,26 @@ def test_a_fine_tuned_model_runs_a_batch(server_factory, tmp_path, monkeypatch) 
     b = client.batches.retrieve(b.id)
     assert b.status == "completed" and b.model == "ft:gpt-4o-mini-2024-07-18:acme::x1"
     assert {line["response"]["body"]["model"] for line in read_jsonl(client, b.output_file_id)} == {b.model}
-    assert catalog.ENQUEUED_TOKEN_LIMITS["ft:gpt-4o-mini:acme::x1"] == 500_000
+    assert "ft:gpt-4o-mini:acme::x1" not in catalog.DEFAULT.models  # the server's own table, not a global one
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_big_batch_for_a_custom_model_runs_in_worker_processes(server_factory, tmp_path, workers: int) -> None:
+    """3,000 lines over 256 KB are validated and written by the worker processes (or threads with 0): both see
+    the models file, because the catalog travels with the job."""
+    path = tmp_path / "models.toml"
+    path.write_text(MODELS)
+    server = server_factory(models_file=str(path), workers=workers)
+    client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+    lines = [chat_line(i, model="ft:gpt-4o-mini:acme::x1", user="u" * 60) for i in range(3000)]
+    assert len(jsonl(lines)) >= jobs.PROCESS_BYTES and len(lines) >= jobs.PROCESS_LINES
+    b = start_batch(client, lines)
+    server.advance(2 * 86400)
+    b = client.batches.retrieve(b.id)
+    assert b.status == "completed", b.errors
+    assert b.request_counts.completed == 3000
+    assert b.model == "ft:gpt-4o-mini-2024-07-18:acme::x1"
+    assert len(worker_processes()) == workers  # the jobs really ran in worker processes
 
 
 @pytest.mark.parametrize(
