@@ -20,17 +20,30 @@ from mockbatch.catalog import (
     VIDEOS,
 )
 from mockbatch.generators import chat, completions, embeddings, images, moderations, responses, videos
-from mockbatch.generators.base import Generated, LineContext, Usage
+from mockbatch.generators.base import UNPARSEABLE, Generated, LineContext, Usage
 
 __all__ = ["GENERATORS", "Generated", "LineContext", "Usage"]
 
-GENERATORS: dict[str, Callable[[dict, LineContext], Generated]] = {
-    CHAT: chat.generate,
-    RESPONSES: responses.generate,
-    EMBEDDINGS: embeddings.generate,
-    COMPLETIONS: completions.generate,
-    MODERATIONS: moderations.generate,
-    IMAGES_GENERATIONS: images.generate,
-    IMAGES_EDITS: images.generate,
-    VIDEOS: videos.generate,
+Generator = Callable[[dict, LineContext], Generated]
+
+
+def _parseable(generate: Generator) -> Generator:
+    """`generate`, except for a body with a non-finite number (see LineContext), which gets the real 400: nothing
+    of such a body reaches an output line, where it would be written as `Infinity`, which is not JSON."""
+    def run(body: dict, ctx: LineContext) -> Generated:
+        if ctx.unparseable:
+            return Generated(UNPARSEABLE, Usage(), 400)
+        return generate(body, ctx)
+    return run
+
+
+GENERATORS: dict[str, Generator] = {
+    CHAT: _parseable(chat.generate),
+    RESPONSES: _parseable(responses.generate),
+    EMBEDDINGS: _parseable(embeddings.generate),
+    COMPLETIONS: _parseable(completions.generate),
+    MODERATIONS: _parseable(moderations.generate),
+    IMAGES_GENERATIONS: _parseable(images.generate),
+    IMAGES_EDITS: _parseable(images.generate),
+    VIDEOS: _parseable(videos.generate),
 }

@@ -67,8 +67,15 @@ class LineContext:
     its sentences. `rng`, a Random seeded from the same key, is made only for a generator that needs more:
     seeding a Mersenne Twister costs about a sixth of a whole plain chat line."""
 
+    unparseable = False  # the body holds a number JSON cannot write (1e999 parses as inf): it gets UNPARSEABLE
+
     def __init__(self, seed: int, custom_id: str, body: dict[str, Any], created: int, model: catalog.Model) -> None:
-        self.key = hashlib.blake2b(f"{seed}:{custom_id}:{canonical(body)}".encode(), digest_size=16).digest()
+        try:  # the key's encoding refuses inf anywhere in the body: the one walk the line makes anyway finds it
+            text = "".join(_canonical_strict(body, 0))  # `canonical(body)`
+        except ValueError:
+            text, self.unparseable = "", True
+        self.key = hashlib.blake2b(f"{seed}:{custom_id}:{text}".encode("utf-8", "surrogatepass"),
+                                   digest_size=16).digest()  # surrogatepass: a lone surrogate is legal JSON
         self.created = created
         self.model = model
         self._draws = 0
@@ -111,17 +118,19 @@ def _unencodable(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _encoder(sort_keys: bool, ascii: bool, separators: tuple[str, str]) -> Any:
+def _encoder(sort_keys: bool, ascii: bool, separators: tuple[str, str], allow_nan: bool = True) -> Any:
     """A one-shot JSON encoder made once, not per call as `json.dumps` makes it (a line encodes several
     values); no circular-reference check, as generated values are trees. Same text as `json.dumps`."""
     if c_make_encoder is None:  # an interpreter without the C accelerator
-        return json.JSONEncoder(sort_keys=sort_keys, ensure_ascii=ascii, separators=separators).iterencode
+        return json.JSONEncoder(sort_keys=sort_keys, ensure_ascii=ascii, separators=separators,
+                                allow_nan=allow_nan).iterencode
     return c_make_encoder(None, _unencodable, encode_basestring_ascii if ascii else encode_basestring, None,
-                          separators[1], separators[0], sort_keys, False, True)
+                          separators[1], separators[0], sort_keys, False, allow_nan)
 
 
 _dumps = _encoder(False, True, (", ", ": "))
 _canonical = _encoder(True, False, (",", ":"))
+_canonical_strict = _encoder(True, False, (",", ":"), allow_nan=False)  # the same text, or ValueError for inf
 
 
 _NEEDS_NO_ESCAPE = bytes(range(0x20, 0x7F)).replace(b'"', b"").replace(b"\\", b"")
@@ -193,6 +202,12 @@ REASONING_EFFORT: dict[str, tuple[int, int]] = {
     "xhigh": (1024, 4096),
 }
 DEFAULT_EFFORT = "medium"
+
+# Visible output tokens one line may produce, all its choices together (chosen: a real model stops at its own
+# output limit, 16,384 tokens for gpt-4o; this is twice that). Past it an answer is cut as `max_tokens` cuts it
+# (chat: `finish_reason: "length"`; Responses: `incomplete`). Plain answers are far below it (128 choices of at
+# most 168 tokens); only schema instances and stored-prompt variables reach it. It bounds each line's output.
+LINE_OUTPUT_TOKENS = 32_768
 
 # A fixed pool of sentences, built once from the same lorem words: an answer is a seeded pick of a
 # few of them, all drawn in one random call (12 bits a sentence) instead of one per word.
@@ -288,6 +303,35 @@ def error_body(message: str, param: str | None, code: str | None,
                kind: str = "invalid_request_error") -> dict[str, Any]:
     """The body of a per-request error (written to the batch's error file with its status code)."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+# The real answer to a body the API cannot parse as JSON. A body number out of float range (1e999), which
+# Python reads as inf and no JSON writer may write, gets it too: inferred (a strict parser refuses such a
+# number; the real API's answer to one is unconfirmed).
+UNPARSEABLE = error_body(
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library "
+    "correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble "
+    "figuring out how to fix this, please contact us through our help center at help.openai.com.)", None, None)
+
+
+def too_long(param: str, value: Any, limit: int) -> dict[str, Any] | None:
+    """The real 400 for an array or string parameter over its maximum length, else None."""
+    if isinstance(value, list) and len(value) > limit:
+        return error_body(f"Invalid '{param}': array too long. Expected an array with maximum length {limit}, but "
+                          f"got an array with length {len(value)} instead.", param, "array_above_max_length")
+    if isinstance(value, str) and len(value) > limit:
+        return error_body(f"Invalid '{param}': string too long. Expected a string with maximum length {limit}, but "
+                          f"got a string with length {len(value)} instead.", param, "string_above_max_length")
+    return None
+
+
+def over_max_length(body: dict[str, Any], limits: dict[str, int]) -> dict[str, Any] | None:
+    """`too_long` for the first of these top-level parameters over its limit."""
+    for name, limit in limits.items():
+        problem = too_long(name, body.get(name), limit)
+        if problem is not None:
+            return problem
+    return None
 
 
 def out_of_range(body: dict[str, Any], limits: dict[str, tuple[int, int]]) -> dict[str, Any] | None:

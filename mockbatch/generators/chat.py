@@ -16,6 +16,7 @@ from typing import Any
 
 from mockbatch.generators import logprobs, schema, tools
 from mockbatch.generators.base import (
+    LINE_OUTPUT_TOKENS,
     WORDS,
     Generated,
     LineContext,
@@ -28,6 +29,7 @@ from mockbatch.generators.base import (
     json_string,
     json_tokens,
     out_of_range,
+    over_max_length,
     positive_int,
     reasoning_tokens,
     text,
@@ -89,10 +91,14 @@ def cut_at_stop(content: str, stop: Any) -> str:
 
 LIMITS = {"n": (1, 128), "top_logprobs": (0, 20), "max_tokens": (1, 2**31 - 1),
           "max_completion_tokens": (1, 2**31 - 1)}
+# Maximum lengths: `stop`, `functions` and `safety_identifier` from the openapi; `tools` chosen as `functions`.
+LENGTHS = {"stop": 4, "tools": 128, "functions": 128, "safety_identifier": 64}
 
 
 def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
-    problem = out_of_range(body, LIMITS)
+    problem = (out_of_range(body, LIMITS) or over_max_length(body, LENGTHS)
+               or tools.long_name(body.get("tools"), "tools", True)
+               or tools.long_name(body.get("functions"), "functions", False))
     if problem is not None:
         return problem
     if ctx.model.reasoning and body.get("max_tokens") is not None:
@@ -131,6 +137,9 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         if budget is not None:
             reasoning = min(reasoning, budget)
             budget -= reasoning
+        room = LINE_OUTPUT_TOKENS - visible_total  # what the line may still write (bounds its output)
+        if budget is None or budget > room:
+            budget = room
         message: dict[str, Any] = {"role": "assistant", "content": None}
         finish = "stop"
         calls = tools.choose(ctx.rng, available, choice, parallel) if available else []
@@ -141,12 +150,11 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
             for tool in calls:
                 args = tools.arguments(ctx.rng, tool)
                 cost = estimate_tokens(tool.name) + estimate_tokens(args)
-                if budget is not None and cost > budget:
+                if cost > budget:
                     args, finish = args[:max(budget - estimate_tokens(tool.name), 0) * 4], "length"
                     cost = estimate_tokens(tool.name) + estimate_tokens(args)
                 visible_total += cost
-                if budget is not None:
-                    budget -= cost
+                budget -= cost
                 made.append((tool, args))
                 if finish == "length":
                     break
@@ -161,11 +169,11 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
                     for t, a in made
                 ]
         else:
-            content = answer(ctx, body.get("response_format"))
+            content = answer(ctx, body.get("response_format")) if room > 0 else ""
             if stop is not None:
                 content = cut_at_stop(content, stop)
             cost = estimate_tokens(content)
-            if budget is not None and cost > budget:
+            if cost > budget or room <= 0:
                 content, finish = content[:budget * 4], "length"
                 cost = estimate_tokens(content)
             visible_total += cost

@@ -16,15 +16,41 @@ from mockbatch.generators.base import (
     Generated,
     LineContext,
     Usage,
+    error_body,
     estimate_tokens,
     out_of_range,
     positive_int,
     text,
+    too_long,
 )
 from mockbatch.generators.chat import cut_at_stop
 
 DEFAULT_MAX_TOKENS = 16
 LIMITS = {"n": (1, 128), "logprobs": (0, 5), "max_tokens": (0, 2**31 - 1)}
+MAX_STOP = 4  # stop sequences (openapi)
+# Chosen (the official description gives no maximum): prompts in one request, as the embeddings' 2,048 inputs,
+# and choices (`n` for each prompt) in one request, so that a line's output is bounded.
+MAX_PROMPTS = 2048
+MAX_CHOICES = 2048
+
+
+def check(body: dict[str, Any], ctx: LineContext, listed: list[Any], n: int, limit: int) -> dict[str, Any] | None:
+    """The real 400s for parameters out of range, too many prompts or choices, a prompt over the context window."""
+    problem = out_of_range(body, LIMITS) or too_long("stop", body.get("stop"), MAX_STOP)
+    if problem is None and len(listed) > MAX_PROMPTS:
+        problem = too_long("prompt", listed, MAX_PROMPTS)
+    if problem is None and n * len(listed) > MAX_CHOICES:
+        problem = error_body(f"Invalid 'n': {n} choices for each of {len(listed)} prompts make {n * len(listed)}; "
+                             f"at most {MAX_CHOICES} choices are allowed in one request.", "n", "invalid_value")
+    for prompt in listed if problem is None else []:
+        tokens = prompt_tokens(prompt)
+        if tokens + limit > ctx.model.context_window:  # the real words of the legacy completions model
+            problem = error_body(
+                f"This model's maximum context length is {ctx.model.context_window} tokens, however you requested "
+                f"{tokens + limit} tokens ({tokens} in your prompt; {limit} for the completion). Please reduce your "
+                "prompt; or completion length.", None, None)
+            break
+    return problem
 
 
 def prompts(value: Any) -> list[Any]:
@@ -41,18 +67,19 @@ def prompt_tokens(prompt: Any) -> int:
 
 
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
-    problem = out_of_range(body, LIMITS)
-    if problem is not None:
-        return Generated(problem, Usage(), 400)
-    rng = ctx.rng
     limit = positive_int(body.get("max_tokens"))
     limit = DEFAULT_MAX_TOKENS if limit is None else limit
     n = max(positive_int(body.get("n")) or 1, 1)
+    listed = prompts(body.get("prompt"))
+    problem = check(body, ctx, listed, n, limit)
+    if problem is not None:
+        return Generated(problem, Usage(), 400)
+    rng = ctx.rng
     want = positive_int(body.get("logprobs"))
     echo = body.get("echo") is True
     choices = []
     prompt_total = completion_total = 0
-    for prompt in prompts(body.get("prompt")):
+    for prompt in listed:
         prompt_total += prompt_tokens(prompt)
         for _ in range(n):
             answer = " " + cut_at_stop(text(rng), body.get("stop"))

@@ -22,11 +22,13 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from mockbatch.generators.base import Generated, LineContext, Usage, estimate_tokens
+from mockbatch.generators.base import Generated, LineContext, Usage, error_body, estimate_tokens, too_long
 
 SEGMENT = 16  # floats per segment
 POOL = 1024  # segments to pick from per dimension (10 random bits a pick)
-MAX_INPUTS = 2048  # inputs one request may carry
+MAX_INPUTS = 2048  # inputs one request may carry (openapi)
+MAX_INPUT_TOKENS = 8192  # tokens of one input, every embedding model (openapi)
+MAX_REQUEST_TOKENS = 300_000  # tokens of all of a request's inputs (openapi)
 INVALID_INPUT = "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
 
 
@@ -116,7 +118,7 @@ def inputs(value: Any) -> list[Any] | None:
         items = value
     else:
         return None
-    if not items or len(items) > MAX_INPUTS:
+    if not items:
         return None
     for item in items:
         if isinstance(item, str):
@@ -169,12 +171,22 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
     if encoding not in (None, "float", "base64"):
         return _error(f"Invalid value: '{encoding}'. Supported values are: 'float' and 'base64'.",
                       "encoding_format", "invalid_value")
-    items = inputs(body.get("input"))
+    value = body.get("input")
+    if isinstance(value, list) and len(value) > MAX_INPUTS and not all(map(_is_token, value)):  # one token array
+        return Generated(too_long("input", value, MAX_INPUTS) or {}, Usage(), 400)  # is one input, of many tokens
+    items = inputs(value)
     if items is None:
         return _error(INVALID_INPUT)
+    counts = [input_tokens(item) for item in items]
+    if max(counts) > MAX_INPUT_TOKENS:  # the real words (2026), with neither param nor code
+        return _error(f"Invalid 'input': maximum context length is {MAX_INPUT_TOKENS} tokens.")
+    tokens = sum(counts)
+    if tokens > MAX_REQUEST_TOKENS:
+        body_ = error_body(f"Requested {tokens} tokens, max {MAX_REQUEST_TOKENS} tokens per request", None,
+                           "max_tokens_per_request", "max_tokens_per_request")
+        return Generated(body_, Usage(), 400)
     seg = segments(dims)
     picks = [seg.pick(ctx.rng) for _ in items]
-    tokens = sum(input_tokens(item) for item in items)
 
     def body(vector: Any) -> dict[str, Any]:
         return {

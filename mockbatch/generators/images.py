@@ -19,15 +19,19 @@ import struct
 import zlib
 from typing import Any
 
+from mockbatch.errors import invalid_value
 from mockbatch.generators.base import (
     IMAGE_TOKENS,
     Generated,
     LineContext,
     Usage,
+    error_body,
     estimate_tokens,
     out_of_range,
+    over_max_length,
     positive_int,
     text,
+    too_long,
 )
 
 OUTPUT_TOKENS = {  # per image: quality -> size -> tokens
@@ -39,6 +43,15 @@ QUALITIES = ("low", "medium", "high")
 DEFAULT_SIZE, DEFAULT_QUALITY, DEFAULT_BACKGROUND = "1024x1024", "high", "opaque"
 LIMITS = {"n": (1, 10)}
 SCALE = 32  # the PNG is this many times smaller than the requested size, per side
+# From the openapi: prompt lengths by model, input images of an edit, the largest size (gpt-image-2 takes any
+# WIDTHxHEIGHT up to 3840x2160; other models a few fixed sizes, which the mock does not insist on). A size past
+# it is refused: the PNG's pixels, and so the output, grow with it.
+PROMPT_LENGTH = {"dall-e-2": 1000, "dall-e-3": 4000}
+GPT_IMAGE_PROMPT_LENGTH = 32_000
+MAX_IMAGES = 16
+MAX_EDGE, MAX_PIXELS = 3840, 3840 * 2160
+SIZES = {"dall-e-2": ["256x256", "512x512", "1024x1024"], "dall-e-3": ["1024x1024", "1792x1024", "1024x1792"]}
+GPT_IMAGE_SIZES = ["1024x1024", "1024x1536", "1536x1024", "auto"]
 
 
 def dimensions(size: str) -> tuple[int, int]:
@@ -94,8 +107,22 @@ def input_images(body: dict[str, Any]) -> int:
     return 0
 
 
+def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
+    name = ctx.model.name
+    problem = (out_of_range(body, LIMITS) or too_long("prompt", body.get("prompt"),
+                                                      PROMPT_LENGTH.get(name, GPT_IMAGE_PROMPT_LENGTH))
+               or over_max_length(body, {"image": MAX_IMAGES, "images": MAX_IMAGES}))
+    size = body.get("size")
+    if problem is None and isinstance(size, str) and size != "auto":
+        width, height = dimensions(size)
+        if max(width, height) > MAX_EDGE or width * height > MAX_PIXELS:  # the real words for an unknown size
+            err = invalid_value(size, SIZES.get(name, GPT_IMAGE_SIZES), "size")
+            problem = error_body(err.message, err.param, err.code)
+    return problem
+
+
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
-    problem = out_of_range(body, LIMITS)
+    problem = check(body, ctx)
     if problem is not None:
         return Generated(problem, Usage(), 400)
     rng = ctx.rng

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mockbatch.generators.base import Generated, LineContext, Usage
+from mockbatch.generators.base import Generated, LineContext, Usage, error_body, too_long
 
 TRIGGERS: tuple[str, ...] = tuple(
     w.strip().lower() for w in os.environ.get("MOCKBATCH_MODERATION_TRIGGER", "flagme").split(",") if w.strip())
@@ -31,6 +31,11 @@ PARENT = {
     "violence/graphic": "violence",
 }
 THRESHOLD = 0.5
+# Inputs one request may carry. The official description gives none; chosen as the embeddings' documented
+# 2,048, so that a line's output is bounded (each input gets a ~1.2 KB result): 200,000 one-character inputs
+# would make a 224 MB output line. Input length needs no limit here: a result's size does not depend on it.
+MAX_INPUTS = 2048
+MAX_IMAGES = 1  # image parts one multi-modal input may hold (the real 400's words, observed 2026)
 
 
 def inputs(value: Any) -> list[tuple[str, bool]]:
@@ -63,7 +68,20 @@ def result(rng: Any, text: str, has_image: bool) -> dict[str, Any]:
             "category_applied_input_types": applied}
 
 
+def check(value: Any) -> dict[str, Any] | None:
+    problem = too_long("input", value, MAX_INPUTS)
+    if problem is None and isinstance(value, list):
+        images = sum(1 for p in value if isinstance(p, dict) and p.get("type") == "image_url")
+        if images > MAX_IMAGES:
+            problem = error_body(f"Number of images ({images}) exceeds maximum of {MAX_IMAGES}", "input",
+                                 "too_many_images")
+    return problem
+
+
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
+    problem = check(body.get("input"))
+    if problem is not None:
+        return Generated(problem, Usage(), 400)
     rng = ctx.rng
     return Generated({
         "id": "modr-" + ctx.hex(32),

@@ -17,6 +17,7 @@ from typing import Any
 
 from mockbatch.generators import logprobs, schema, tools
 from mockbatch.generators.base import (
+    LINE_OUTPUT_TOKENS,
     SENTENCES,
     Generated,
     ItemIds,
@@ -27,6 +28,7 @@ from mockbatch.generators.base import (
     estimate_tokens,
     json_tokens,
     out_of_range,
+    over_max_length,
     part_tokens,
     positive_int,
     reasoning_tokens,
@@ -125,10 +127,12 @@ def answer(rng: Any, body: dict[str, Any]) -> str:
 
 
 LIMITS = {"max_output_tokens": (MIN_OUTPUT_TOKENS, 2**31 - 1), "top_logprobs": (0, 20)}
+LENGTHS = {"tools": 128, "safety_identifier": 64}  # `safety_identifier`: openapi; `tools`: chosen, as chat's
 
 
 def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
-    problem = out_of_range(body, LIMITS)
+    problem = out_of_range(body, LIMITS) or over_max_length(body, LENGTHS) or tools.long_name(
+        body.get("tools"), "tools", False)
     if problem is not None:
         return problem
     reasoning = body.get("reasoning")
@@ -164,6 +168,8 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
     if budget is not None:
         reasoning = min(reasoning, budget)
         budget -= reasoning
+    if budget is None or budget > LINE_OUTPUT_TOKENS:  # bounds the output (stored-prompt variables, schemas)
+        budget = LINE_OUTPUT_TOKENS
     if model.reasoning and effort != "none":
         item: dict[str, Any] = {"id": new_id("rs"), "type": "reasoning", "summary": []}
         if summary in ("auto", "concise", "detailed"):
@@ -180,13 +186,12 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
             args = tools.arguments(rng, tool)
             status = "completed"
             cost = estimate_tokens(tool.name) + estimate_tokens(args)
-            if budget is not None and cost > budget:
+            if cost > budget:
                 args = args[:max(budget - estimate_tokens(tool.name), 0) * 4]
                 status, incomplete = "incomplete", True
                 cost = estimate_tokens(tool.name) + estimate_tokens(args)
             visible += cost
-            if budget is not None:
-                budget -= cost
+            budget -= cost
             call_item_id = new_id("fc" if tool.kind == "function" else "ctc")
             call_id = "call_" + ctx.base62(24)
             if tool.kind == "custom":
@@ -199,7 +204,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
                 break
     else:
         answer_text = answer(rng, body)
-        if budget is not None and estimate_tokens(answer_text) > budget:
+        if estimate_tokens(answer_text) > budget:
             answer_text, incomplete = answer_text[:budget * 4], True
         visible = estimate_tokens(answer_text)
         output.append({

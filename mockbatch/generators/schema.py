@@ -11,6 +11,7 @@ properties). Optional properties appear with a seeded coin toss; required ones a
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -18,12 +19,16 @@ import re._constants as sre
 import re._parser as sre_parse
 from typing import Any
 
-from mockbatch.generators.base import WORDS
+from mockbatch.generators.base import LINE_OUTPUT_TOKENS, WORDS
 
 MAX_DEPTH = 6  # nesting past which the generator steers towards the smallest valid instance
 GIVE_UP_DEPTH = 40  # a schema that cannot end its own recursion gets null here instead of looping
 MAX_NODES = 20_000  # values drawn per instance; past it everything is null (bounds pathological schemas)
 MAX_SIZE = 1000  # cap on items, properties and string length drawn, whatever the schema's minimum says
+# Characters of strings (and of `const`/`enum` values, which may be big) per instance; past it everything is
+# null, as past MAX_NODES. Without it 20,000 strings of 10,000 characters make 200 MB from a tiny schema; with
+# it an instance is at most about four characters per token of base.LINE_OUTPUT_TOKENS, which cuts it anyway.
+MAX_CHARS = 4 * LINE_OUTPUT_TOKENS
 _TYPES = ("string", "number", "integer", "boolean", "object", "array", "null")
 
 
@@ -37,6 +42,7 @@ class _Draw:
         self.root = root
         self.rng = rng
         self.nodes = 0
+        self.chars = 0
 
     # -- schema plumbing ------------------------------------------------------------------------
     def resolve(self, schema: Any) -> Any:
@@ -104,19 +110,19 @@ class _Draw:
     # -- values ---------------------------------------------------------------------------------
     def value(self, schema: Any, depth: int) -> Any:
         self.nodes += 1
-        if depth > GIVE_UP_DEPTH or self.nodes > MAX_NODES:
+        if depth > GIVE_UP_DEPTH or self.nodes > MAX_NODES or self.chars > MAX_CHARS:
             return None
         schema = self.resolve(schema)
         if schema is True or schema is None or schema == {}:
-            return self.rng.choice(WORDS)
+            return self.counted(self.rng.choice(WORDS))
         if schema is False or not isinstance(schema, dict):
             return None
         if "allOf" in schema:
             schema = self.merge_all_of(schema)
         if "const" in schema:
-            return schema["const"]
+            return self.counted(schema["const"])
         if isinstance(schema.get("enum"), list) and schema["enum"]:
-            return self.rng.choice(schema["enum"])
+            return self.counted(self.rng.choice(schema["enum"]))
         for key in ("anyOf", "oneOf"):
             options = schema.get(key)
             if isinstance(options, list) and options:
@@ -133,14 +139,23 @@ class _Draw:
         if kind == "array":
             return self.array(schema, depth)
         if kind == "string":
-            return self.string(schema)
-        if kind == "integer":
-            return self.integer(schema)
-        if kind == "number":
-            return self.number(schema)
+            return self.counted(self.string(schema))
+        if kind in ("integer", "number"):
+            try:
+                return self.integer(schema) if kind == "integer" else self.number(schema)
+            except OverflowError:  # bounds past the float range (10**400): the lower bound, an exact integer
+                return _bounds(schema, integer=True)[0]
         if kind == "boolean":
             return self.rng.random() < 0.5
         return None
+
+    def counted(self, value: Any) -> Any:
+        """`value`, its characters added to the instance's (a schema's own value, copied out, counts whole)."""
+        if isinstance(value, str):
+            self.chars += len(value)
+        elif isinstance(value, dict | list):
+            self.chars += len(json.dumps(value))
+        return value
 
     def kind(self, schema: dict[str, Any], depth: int) -> str:
         types = schema.get("type")
@@ -253,6 +268,8 @@ class _Draw:
         low, high = _bounds(schema, integer=True)
         step = schema.get("multipleOf")
         if isinstance(step, int | float) and not isinstance(step, bool) and step > 0:
+            if not math.isfinite(low / step) or not math.isfinite(high / step):  # a step too small for the bounds
+                return 0 if low <= 0 <= high else int(low)
             first, last = math.ceil(low / step), math.floor(high / step)
             for _ in range(8):
                 k = self.rng.randint(first, last) if first <= last else first
@@ -266,6 +283,8 @@ class _Draw:
         low, high = _bounds(schema, integer=False)
         step = schema.get("multipleOf")
         if isinstance(step, int | float) and not isinstance(step, bool) and step > 0:
+            if not math.isfinite(low / step) or not math.isfinite(high / step):  # a step too small for the bounds
+                return 0 if low <= 0 <= high else low
             first, last = math.ceil(low / step), math.floor(high / step)
             for _ in range(16):
                 k = self.rng.randint(first, last) if first <= last else first

@@ -15,10 +15,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockbatch.generators import schema
-from mockbatch.generators.base import text
+from mockbatch.generators.base import text, too_long
 
 AUTO_CALL_RATE = 0.5
 PARALLEL_RATE = 0.25
+MAX_NAME = 64  # a function's name (openapi); every call of it writes the name again
+
+
+def long_name(entries: Any, key: str, nested: bool) -> dict[str, Any] | None:
+    """The real 400 for the first tool in `body[key]` whose name is over MAX_NAME; `nested`: the chat form, with
+    the name inside `function`/`custom`."""
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        kind = entry.get("type", "function") if nested else None
+        spec = entry.get(kind) if isinstance(kind, str) else entry
+        if isinstance(spec, dict):
+            problem = too_long(f"{key}[{i}].{kind}.name" if kind else f"{key}[{i}].name", spec.get("name"), MAX_NAME)
+            if problem is not None:
+                return problem
+    return None
 
 
 @dataclass(frozen=True)
