@@ -7,9 +7,18 @@ The anchor is persisted by the engine so a restarted server carries on where it 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+log = logging.getLogger("mockbatch")
+
+# Virtual times are unix seconds that must stay dates: past these, clients cannot read them (and floats run out).
+EARLIEST = -62_135_596_800  # 0001-01-01T00:00:00Z
+LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z
+MAX_SCALE = 1_000_000  # a virtual day in 86 ms; at this speed the real clock still takes days to reach LATEST
 
 
 def wall() -> float:
@@ -43,15 +52,35 @@ class Clock:
         return self._anchor
 
     def resume(self, saved: Anchor) -> None:
-        """Carry on from a persisted anchor (same mode and scale), so time never runs backwards."""
+        """Carry on from a persisted anchor, so time never runs backwards nor jumps ahead.
+
+        A changed mode or scale carries on from the virtual time reached so far, not from the wall clock: a
+        manual-clock database restarted on the real clock would otherwise leap to today and expire every
+        batch in flight. An impossible anchor (written by an older version given `--time-scale inf`, say)
+        is repaired with a warning: from its last saved time if that is a date, else from a fresh start.
+        """
         with self._lock:
-            if saved.mode == self.mode and (saved.mode == "manual" or saved.scale == self.scale):
-                self._anchor = saved
-            else:  # the mode or scale changed: start again from the virtual time reached so far
+            if saved.mode not in ("real", "manual") or not _is_date(saved.virtual):
+                log.warning("clock: the database's saved clock is unusable (%r); it starts again at %s", saved,
+                            _iso(self._anchor.virtual))
+                return
+            if saved.mode == "manual":
                 reached = saved.virtual
-                if saved.mode == "real":
-                    reached += (wall() - saved.wall) * saved.scale
-                self._anchor = Anchor(self.mode, max(reached, self.now()), wall(), self.scale)
+                if self.mode == "manual":
+                    self._anchor = saved
+                    return
+                log.warning("clock: the database ran on the manual clock; the real clock carries on from its time, "
+                            "%s, so batches in flight keep their deadlines", _iso(reached))
+            else:
+                reached = saved.virtual + (wall() - saved.wall) * saved.scale  # nan or out of range if it is broken
+                if not (saved.scale > 0 and _is_date(reached)):
+                    log.warning("clock: the database's saved clock is unusable (%r); it carries on from %s", saved,
+                                _iso(saved.virtual))
+                    reached = saved.virtual
+                elif self.mode == "real" and saved.scale == self.scale:
+                    self._anchor = saved
+                    return
+            self._anchor = Anchor(self.mode, max(reached, saved.virtual), wall(), self.scale)
 
     def restart(self, start: float | None) -> None:
         """Back to a fresh start (used by reset)."""
@@ -79,3 +108,11 @@ class Clock:
         if self.mode == "manual":
             return float("inf")
         return virtual_seconds / self.scale
+
+
+def _is_date(t: float) -> bool:
+    return EARLIEST <= t <= LATEST  # False for nan too
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")

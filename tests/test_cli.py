@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from mockbatch import cli
+from mockbatch.server import STARTUP_FAILURE as FAILED_START
 from tests.serving import ServeProcess, free_port
 
 
@@ -37,7 +38,7 @@ def test_help_explains_every_option() -> None:
 def test_unusable_values_are_one_line_errors(args: list[str], message: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "mockbatch", "serve", *args], capture_output=True, text=True,
                           timeout=30)
-    assert proc.returncode == cli.STARTUP_FAILURE
+    assert proc.returncode == cli.STARTUP_FAILURE == 2  # as click's own refusals (test_bad_choice_...)
     assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -76,7 +77,7 @@ def test_port_in_use_is_a_one_line_error() -> None:
     try:
         proc = subprocess.run([sys.executable, "-m", "mockbatch", "serve", "--port", str(server.port)],
                               capture_output=True, text=True, timeout=30)
-        assert proc.returncode == cli.STARTUP_FAILURE
+        assert proc.returncode == FAILED_START == 3  # usable settings, but the start failed
         assert proc.stderr.strip() == (f"mockbatch: error: cannot listen on 127.0.0.1:{server.port}: "
                                        "Address already in use")
     finally:
