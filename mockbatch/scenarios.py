@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mockbatch import ids
+from mockbatch.errors import InvalidRequest
 from mockbatch.lifecycle import Phase, Plan
 
 PHASES = ("validating", "in_progress", "finalizing", "cancelling")
@@ -415,8 +416,22 @@ def bundled_dir() -> Path | None:
     return None
 
 
+NAME_MAX = 128  # characters in a scenario name a request may give
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """`text` for an error message: quoted, cut short, escaped when unprintable (a lone surrogate, which
+    the answer could not even encode, or a NUL)."""
+    cut = text if len(text) <= limit else text[:limit] + "..."
+    return f"'{cut}'" if cut.isprintable() else ascii(cut)
+
+
 class ScenarioBook:
-    """Every known scenario by name: the built-in default, the bundled files, then the user's directory."""
+    """Every known scenario by name: the built-in default, the bundled files, then the user's directory.
+
+    Every file is read here, at start (a bad one stops the start); after that a lookup never touches
+    the disk, so a request naming a scenario can neither load a file nor change what anyone else sees.
+    """
 
     def __init__(self, extra_dir: str | None = None) -> None:
         self.scenarios: dict[str, Scenario] = {DEFAULT.name: DEFAULT}
@@ -429,19 +444,35 @@ class ScenarioBook:
             for path in sorted(folder.glob("*.toml")):
                 scenario = load(path)
                 self.scenarios[path.stem] = replace(scenario, source="bundled") if folder == bundled else scenario
+        self.configured = DEFAULT
 
-    def get(self, name_or_path: str) -> Scenario:
-        """A scenario by name, or loaded from a path to a TOML file."""
-        if name_or_path in self.scenarios:
-            return self.scenarios[name_or_path]
-        path = Path(name_or_path)
-        if path.suffix == ".toml" and path.is_file():
-            scenario = load(path)
-            self.scenarios[scenario.name] = scenario
-            return scenario
-        raise KeyError(name_or_path)
+    def configure(self, name_or_path: str | None) -> Scenario:
+        """The server's own scenario (--scenario): a name, or a path to a TOML file. Only whoever runs the
+        server may name a file: it is read now and known by its file name from then on, as the folders' are."""
+        name = name_or_path or DEFAULT.name
+        if name not in self.scenarios:
+            path = Path(name)
+            if path.suffix != ".toml" or not path.is_file():
+                raise KeyError(name)
+            name = path.stem
+            self.scenarios[name] = load(path)
+        self.configured = self.scenarios[name]
+        return self.configured
+
+    def check_name(self, name: str, param: str | None = None) -> None:
+        """Refuse what cannot be a scenario's name (a path, "..", a NUL, a lone surrogate, anything over
+        NAME_MAX): the message shows it escaped and cut short, so the answer can always be sent."""
+        if 0 < len(name) <= NAME_MAX and name.isprintable() and not {"/", "\\"} & set(name) \
+                and name not in (".", ".."):
+            return
+        raise InvalidRequest(f"Unknown scenario {quoted(name)}: a scenario is named by its file name in a scenario "
+                             f"folder, without '.toml' (at most {NAME_MAX} printable characters), never by a path. "
+                             f"Known scenarios: {', '.join(self.names())}.", param=param, code="scenario_not_found")
+
+    def get(self, name: str) -> Scenario:
+        """A scenario by name; KeyError if there is none (InvalidRequest if it cannot even be a name)."""
+        self.check_name(name)
+        return self.scenarios[name]
 
     def names(self) -> list[str]:
         return list(self.scenarios)
-
-

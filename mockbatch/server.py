@@ -226,8 +226,8 @@ class MockBatchServer:
         if self._thread is None:
             raise ServerError("mockbatch is not running; call start() or use it as a context manager")
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + "/_mockbatch" + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
+        headers = {"content-type": "application/json", "authorization": f"Bearer {self.api_key}"}  # for --api-key
+        req = urllib.request.Request(self.url + "/_mockbatch" + path, data=data, method=method, headers=headers)
         try:
             with _DIRECT.open(req, timeout=60) as resp:
                 answer = json.loads(resp.read() or b"null")

@@ -1,7 +1,8 @@
 """What the API has been asked: the request journal, and which scripted fault (if any) each request gets.
 
 The fault counters (`times`, `after`) and the seeded draw for `probability` live here, so a reset
-or a scenario switch starts them afresh and the same run picks the same faults.
+or a scenario switch starts them afresh and the same run picks the same faults. The journal is read by
+anyone who reaches the control plane: an entry shows a key only masked, and no string longer than TEXT_MAX.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from mockbatch.scenarios import Fault, Scenario
 
 JOURNAL_SIZE = 10_000  # the newest requests kept: a server polled for hours must not grow without end
+TEXT_MAX = 256  # characters kept of any string in an entry: a 60 KB path must not cost 60 KB per entry
+KEY_KIND = re.compile(r"[A-Za-z0-9]{1,7}[-_]")  # "sk-", "sk_", "sess-": what kind of key it is
 
 # (method, path pattern) -> operation name, as the SDKs call them
 _OPERATIONS = [
@@ -43,6 +46,21 @@ def operation(method: str, path: str) -> tuple[str | None, dict[str, str]]:
     return None, {}
 
 
+def mask_key(key: str | None) -> str | None:
+    """An API key as OpenAI's dashboard shows one, "sk-...abcd": its kind (up to its first dash or
+    underscore, at most 8 characters) and its last 4 characters, each shown only while at least half the
+    key stays hidden (so "sk-test" is "sk-..." and "k" is "...")."""
+    if not key:
+        return None
+    kind = found.group() if (found := KEY_KIND.match(key)) and 2 * found.end() <= len(key) else ""
+    tail = key[-4:] if 2 * (len(kind) + 4) <= len(key) else ""
+    return f"{kind}...{tail}"
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 3] + "..."
+
+
 @dataclass
 class Entry:
     time: float
@@ -55,6 +73,12 @@ class Entry:
     fault: str | None
     batch_id: str | None
     file_id: str | None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every field is set through here, at creation too: no entry ever holds a key, or a long string.
+        if name == "tenant":
+            value = mask_key(value)
+        super().__setattr__(name, clip(value) if isinstance(value, str) else value)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

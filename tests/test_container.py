@@ -169,7 +169,9 @@ def test_round_trip_then_restart_on_the_same_volume(image: str, volume: str, con
     containers.append(first)
     first.wait_healthy()
     assert "db=/data/mockbatch.sqlite3" in first.logs()
-    scenarios = httpx.get(first.base_url.removesuffix("/v1") + "/_mockbatch/scenarios").json()["data"]
+    control = first.base_url.removesuffix("/v1") + "/_mockbatch/scenarios"
+    assert httpx.get(control).status_code == 401  # with keys configured, the control plane asks for one too
+    scenarios = httpx.get(control, headers={"authorization": f"Bearer {KEY}"}).json()["data"]
     assert {"default", "happy", "create_429"} <= {s["name"] for s in scenarios}
 
     with openai.OpenAI(base_url=first.base_url, api_key="sk-not-configured", max_retries=0) as stranger, \

@@ -258,7 +258,7 @@ def test_sdk_retries_a_429_with_retry_after_ms(server) -> None:
     assert [(e["status"], e["retry_count"], e["fault"]) for e in attempts] == [
         (429, 0, "create-429"), (429, 1, "create-429"), (200, 2, None)]
     assert attempts[-1]["batch_id"] == batch.id and attempts[-1]["file_id"] == f.id
-    assert all(e["tenant"] == "sk-test" and e["method"] == "POST" and e["path"] == "/v1/batches" for e in attempts)
+    assert all(e["tenant"] == "sk-..." and e["method"] == "POST" and e["path"] == "/v1/batches" for e in attempts)
     assert set(attempts[0]) == {"time", "tenant", "method", "path", "operation", "status", "retry_count", "fault",
                                 "batch_id", "file_id"}
 

@@ -1,17 +1,36 @@
-"""/_mockbatch: the control plane tests drive the mock with. Never behind auth."""
+"""/_mockbatch: the control plane tests drive the mock with.
+
+Open by default, as the server is local; with --api-key set, every call but the health check (the
+container's probe) wants one of the keys too, and a bad one gets the same 401 as on /v1.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from mockbatch import __version__
-from mockbatch.api.render import engine, json_body, json_response
+from mockbatch.api.render import engine, json_body, json_response, tenant
 from mockbatch.errors import InvalidRequest
-from mockbatch.scenarios import Scenario
+from mockbatch.lifecycle import Status
+from mockbatch.scenarios import Scenario, quoted
+
+STATUSES = [s.value for s in Status]
+
+
+def keyed(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    @functools.wraps(endpoint)  # keeps the route's name
+    async def guarded(request: Request) -> Response:
+        if request.state.settings.api_keys:
+            tenant(request)  # 401 unless it is one of the keys
+        return await endpoint(request)
+
+    return guarded
 
 
 async def health(request: Request) -> Response:
@@ -60,6 +79,7 @@ async def put_scenario(request: Request) -> Response:
     name = (await json_body(request)).get("name")
     if not isinstance(name, str) or not name:
         raise InvalidRequest("'name' must be the name of a scenario.", param="name")
+    engine(request).scenarios.check_name(name, param="name")
     return json_response(_scenario(engine(request).use_scenario(name)))
 
 
@@ -67,6 +87,8 @@ async def transition(request: Request) -> Response:
     to = (await json_body(request)).get("to")
     if not isinstance(to, str):
         raise InvalidRequest("'to' must be a batch status.", param="to")
+    if to not in STATUSES:  # said here, as the engine would, but with `to` quoted so the answer always encodes
+        raise InvalidRequest(f"Unknown status {quoted(to)}; expected one of: {', '.join(STATUSES)}.", param="to")
     return json_response(await engine(request).transition(request.path_params["batch_id"], to))
 
 
@@ -81,13 +103,13 @@ async def clear_requests(request: Request) -> Response:
 
 routes = [
     Route("/health", health, methods=["GET"]),
-    Route("/reset", reset, methods=["POST"]),
-    Route("/clock", clock, methods=["GET"]),
-    Route("/clock/advance", advance, methods=["POST"]),
-    Route("/scenarios", list_scenarios, methods=["GET"]),
-    Route("/scenario", get_scenario, methods=["GET"]),
-    Route("/scenario", put_scenario, methods=["PUT"]),
-    Route("/batches/{batch_id}/transition", transition, methods=["POST"]),
-    Route("/requests", requests, methods=["GET"]),
-    Route("/requests", clear_requests, methods=["DELETE"]),
+    Route("/reset", keyed(reset), methods=["POST"]),
+    Route("/clock", keyed(clock), methods=["GET"]),
+    Route("/clock/advance", keyed(advance), methods=["POST"]),
+    Route("/scenarios", keyed(list_scenarios), methods=["GET"]),
+    Route("/scenario", keyed(get_scenario), methods=["GET"]),
+    Route("/scenario", keyed(put_scenario), methods=["PUT"]),
+    Route("/batches/{batch_id}/transition", keyed(transition), methods=["POST"]),
+    Route("/requests", keyed(requests), methods=["GET"]),
+    Route("/requests", keyed(clear_requests), methods=["DELETE"]),
 ]

@@ -57,9 +57,9 @@ class Faults:
         engine = scope["state"]["engine"]
         method, path = scope["method"], scope["path"]
         op, path_ids = operation(method, path)
-        auth = _header(scope, b"authorization") or ""
+        token = (_header(scope, b"authorization") or "").partition(" ")[2].strip()  # the tenant
         retry = _header(scope, b"x-stainless-retry-count")
-        entry = Entry(engine.clock.now(), auth.partition(" ")[2].strip() or None, method, path, op, None,
+        entry = Entry(engine.clock.now(), token or None, method, path, op, None,  # the entry keeps it masked
                       int(retry) if retry and retry.isdigit() else None, None, path_ids.get("batch_id"),
                       path_ids.get("file_id"))
         engine.traffic.journal.append(entry)
@@ -89,7 +89,7 @@ class Faults:
         elif body.get("object") == "file":
             entry.file_id = body["id"]
             if fault is not None and fault.effect == "invisible_file" and op == "files.create":
-                engine.hide_file(entry.tenant or "", body["id"], fault.seconds)
+                engine.hide_file(token, body["id"], fault.seconds)
 
     async def _apply(self, fault: Fault, engine: Any, scope: Scope, receive: Receive, send: Send) -> None:
         effect = fault.effect

@@ -119,13 +119,14 @@ LIST_FILES = [query("purpose", STR), query("limit", {"type": "integer", "minimum
               query("order", {"type": "string", "enum": ["asc", "desc"]}), query("after", STR)]
 LIST_BATCHES = [query("limit", {"type": "integer", "minimum": 1, "maximum": 100}), query("after", STR)]
 V1 = (400, 401)  # every /v1 call may be malformed or lack its key
+KEYED = [{}, {"bearer": []}]  # the control plane asks for a key only when the server has keys configured
 CONTENT = {"description": "The file's bytes", "content": {"application/octet-stream": {"schema": {
     "type": "string", "format": "binary"}}}}
 
 PATHS: dict[str, Any] = {
     "/v1/files": {
         "post": {"operationId": "createFile", "requestBody": body("CreateFile", "multipart/form-data"),
-                 "responses": answers("File", *V1, 413)},
+                 "responses": answers("File", *V1, 413, 507)},
         "get": {"operationId": "listFiles", "parameters": LIST_FILES, "responses": answers("FileList", *V1)},
     },
     "/v1/files/{file_id}": {
@@ -139,7 +140,7 @@ PATHS: dict[str, Any] = {
     },
     "/v1/batches": {
         "post": {"operationId": "createBatch", "requestBody": body("CreateBatch"),
-                 "responses": answers("Batch", *V1, 413)},
+                 "responses": answers("Batch", *V1, 413, 507)},
         "get": {"operationId": "listBatches", "parameters": LIST_BATCHES, "responses": answers("BatchList", *V1)},
     },
     "/v1/batches/{batch_id}": {
@@ -171,25 +172,26 @@ PATHS: dict[str, Any] = {
         "post": {"operationId": "cancelUpload", "responses": answers("Upload", *V1, 404)},
     },
     "/_mockbatch/health": {"get": {"operationId": "health", "security": [], "responses": answers("Status")}},
-    "/_mockbatch/reset": {"post": {"operationId": "reset", "security": [], "responses": answers("Status")}},
-    "/_mockbatch/clock": {"get": {"operationId": "clock", "security": [], "responses": answers("Clock")}},
-    "/_mockbatch/clock/advance": {"post": {"operationId": "advanceClock", "security": [],
-                                           "requestBody": body("Advance"), "responses": answers("Clock", 400, 413)}},
-    "/_mockbatch/scenarios": {"get": {"operationId": "listScenarios", "security": [],
-                                      "responses": answers("ScenarioList")}},
+    "/_mockbatch/reset": {"post": {"operationId": "reset", "security": KEYED, "responses": answers("Status", 401)}},
+    "/_mockbatch/clock": {"get": {"operationId": "clock", "security": KEYED, "responses": answers("Clock", 401)}},
+    "/_mockbatch/clock/advance": {"post": {"operationId": "advanceClock", "security": KEYED,
+                                           "requestBody": body("Advance"),
+                                           "responses": answers("Clock", 400, 401, 413)}},
+    "/_mockbatch/scenarios": {"get": {"operationId": "listScenarios", "security": KEYED,
+                                      "responses": answers("ScenarioList", 401)}},
     "/_mockbatch/scenario": {
-        "get": {"operationId": "getScenario", "security": [], "responses": answers("Scenario")},
-        "put": {"operationId": "useScenario", "security": [], "requestBody": body("Scenario"),
-                "responses": answers("Scenario", 400, 413)},
+        "get": {"operationId": "getScenario", "security": KEYED, "responses": answers("Scenario", 401)},
+        "put": {"operationId": "useScenario", "security": KEYED, "requestBody": body("Scenario"),
+                "responses": answers("Scenario", 400, 401, 413)},
     },
     "/_mockbatch/batches/{batch_id}/transition": {
         "parameters": path_id("batch_id"),
-        "post": {"operationId": "transitionBatch", "security": [], "requestBody": body("Transition"),
-                 "responses": answers("Batch", 400, 404, 409, 413)},
+        "post": {"operationId": "transitionBatch", "security": KEYED, "requestBody": body("Transition"),
+                 "responses": answers("Batch", 400, 401, 404, 409, 413)},
     },
     "/_mockbatch/requests": {
-        "get": {"operationId": "listRequests", "security": [], "responses": answers("Journal")},
-        "delete": {"operationId": "clearRequests", "security": [], "responses": answers("Journal")},
+        "get": {"operationId": "listRequests", "security": KEYED, "responses": answers("Journal", 401)},
+        "delete": {"operationId": "clearRequests", "security": KEYED, "responses": answers("Journal", 401)},
     },
 }
 
