@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         with database_path(settings) as path:
-            async with Store.open(path) as store:
+            async with Store.open(path, settings.max_db_bytes) as store:
                 engine = Engine(store, Clock(settings.clock, settings.time_scale, settings.start_time), settings)
                 app.state.engine = engine
                 app.state.failures = engine.failures

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from mockbatch import __version__, catalog
 from mockbatch.settings import Settings, SettingsError, parse_start_time
 
-STARTUP_FAILURE = 3
+# An unusable setting stops `serve` with this status, the one click gives a bad option value of its own (a
+# --clock it does not know). server.STARTUP_FAILURE (3) is for a start that fails with usable settings.
+STARTUP_FAILURE = 2
 
 
 def _env(name: str) -> str:
@@ -33,11 +36,11 @@ def main() -> None:
               help="real: virtual time runs at --time-scale x real time. manual: it moves only through "
                    "POST /_mockbatch/clock/advance.")
 @click.option("--time-scale", default=1.0, show_default=True, type=float, envvar=_env("TIME_SCALE"),
-              help="How much faster than real time the real clock runs.")
+              help="How much faster than real time the real clock runs (above 0, up to 1000000).")
 @click.option("--seed", default=0, show_default=True, type=int, envvar=_env("SEED"),
               help="Seed for ids and generated content: same seed, inputs and clock moves give the same bytes.")
 @click.option("--start-time", default=None, envvar=_env("START_TIME"),
-              help="Virtual time at first start: unix seconds or ISO 8601. Default: now.")
+              help="Virtual time at first start: unix seconds or ISO 8601, in the years 1 to 9999. Default: now.")
 @click.option("--api-key", "api_keys", multiple=True, envvar=_env("API_KEYS"),
               help="Accept only this bearer token (repeatable; env: comma-separated). Default: accept any; "
                    "each token is its own tenant.")
@@ -67,6 +70,10 @@ def main() -> None:
 @click.option("--workers", default=None, type=click.IntRange(0, 64), envvar=_env("WORKERS"),
               help="Worker processes that validate big input files and write big outputs (started with the server).  "
                    "[default: one per core, up to 4; 0: none, every job runs in a thread]")
+@click.option("--max-db-size", "max_db_bytes", default=None, type=click.IntRange(min=1 << 16),
+              envvar=_env("MAX_DB_SIZE"),
+              help="Cap the database at this many bytes: past it, uploads and creates get 507, as on a full disk.  "
+                   "[default: what the disk holds]")
 def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) -> None:
     """Run the server."""
     from mockbatch.scenarios import ScenarioBook, ScenarioError
@@ -77,10 +84,10 @@ def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) 
         settings = Settings(api_keys=keys, start_time=parse_start_time(start_time), warm_workers=True,
                             **options)  # type: ignore[arg-type]
         book = ScenarioBook(settings.scenarios_dir)
-        if settings.scenario:
-            book.get(settings.scenario)
-        if settings.models_file:
-            catalog.load_file(settings.models_file)
+        book.configure(settings.scenario)
+        catalog.build(settings.models_file)
+        if settings.db:
+            check_db(settings.db, settings.max_db_bytes)
     except (SettingsError, ScenarioError, catalog.ModelsFileError) as exc:
         fail(str(exc))
     except KeyError:
@@ -102,6 +109,31 @@ def scenarios(folder: str | None) -> None:
     width = max(len(name) for name in book.names())
     for scenario in book.scenarios.values():
         click.echo(f"{scenario.name:<{width}}  {scenario.description}  [{scenario.source}]")
+
+
+def check_db(path: str, max_bytes: int | None = None) -> None:
+    """Open the database (creating it, as the server would) so that an unusable --db is a SettingsError here,
+    not a traceback from a server that failed to start."""
+    import asyncio
+    import sqlite3
+
+    from mockbatch.store import Store
+
+    async def open_once() -> None:
+        async with Store.open(path, max_bytes):
+            pass
+
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # mkdir's word for "a file is in the way"
+        raise SettingsError(f"db: cannot use {path}: {exc.filename} is not a directory") from None
+    except OSError as exc:
+        raise SettingsError(f"db: cannot use {path}: {exc.strerror or exc}") from None
+    try:
+        sqlite3.connect(path).close()  # first without aiosqlite, whose thread outlives the loop if opening fails
+        asyncio.run(open_once())
+    except Exception as exc:  # a directory, not a database, read-only, a full disk: whatever stops the server
+        raise SettingsError(f"db: cannot use {path}: {exc}") from None
 
 
 def fail(message: str, code: int = STARTUP_FAILURE) -> None:

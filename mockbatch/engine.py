@@ -19,7 +19,14 @@ from typing import Any
 
 from mockbatch import catalog, ids, jobs, lifecycle
 from mockbatch.clock import Anchor, Clock
-from mockbatch.errors import Conflict, InvalidRequest, PayloadTooLarge, batch_not_found, file_not_found
+from mockbatch.errors import (
+    Conflict,
+    InvalidRequest,
+    PayloadTooLarge,
+    StorageFull,
+    batch_not_found,
+    file_not_found,
+)
 from mockbatch.lifecycle import STAMP, TERMINAL, OutputKey, Phase, Plan, Progress, Status, Step
 from mockbatch.objects import BATCH_FILE_TTL, Batch, FileObject, page
 from mockbatch.scenarios import Scenario, ScenarioBook
@@ -57,7 +64,8 @@ class Engine:
         self.traffic = Traffic(settings.seed)
         self.models = catalog.build(settings.models_file)
         self.scenarios = ScenarioBook(settings.scenarios_dir)
-        self.scenario = self.scenarios.get(settings.scenario) if settings.scenario else self.scenarios.get("default")
+        self.scenario = self.scenarios.configure(settings.scenario)
+        self._job_errors: dict[str, lifecycle.JobError] = {}  # batch id -> its failing job (also in its progress)
         self._hidden: dict[tuple[str, str], float] = {}  # (tenant, file id) -> virtual time it becomes visible
         self._history: dict[str, list[tuple[float, dict[str, Any]]]] = {}  # batch id -> views, for stale lists
         self.failures: list[BaseException] = []  # unexpected exceptions, surfaced by MockBatchServer
@@ -65,12 +73,15 @@ class Engine:
 
     # -- lifetime -----------------------------------------------------------------------------
     async def start(self) -> None:
-        async with self.store.transaction() as tx:
-            saved = await tx.get_meta("clock")
-            if saved is not None:
-                self.clock.resume(Anchor(**json.loads(saved)))
-            await self._save_clock(tx)
-            await tx.sweep_blobs(await tx.pending_blobs())
+        try:
+            async with self.store.transaction() as tx:
+                saved = await tx.get_meta("clock")
+                if saved is not None:
+                    self.clock.resume(Anchor(**json.loads(saved)))
+                await self._save_clock(tx)
+                await tx.sweep_blobs(await tx.pending_blobs())
+        except StorageFull:  # serve what is there: reads work, and deleting files frees space
+            log.warning("the database is full: writes fail until files are deleted or disk space is freed")
         if self.clock.mode == "real":
             self._ticker = asyncio.create_task(self._tick())
         if self.settings.warm_workers:  # they start in the background; the server answers at once
@@ -93,7 +104,7 @@ class Engine:
                 await self.settle_all()
             except Exception as exc:  # a bug: keep ticking, and keep it visible
                 log.exception("moving batches on failed")
-                self.failures.append(exc)
+                self._report(exc)
 
     async def _save_clock(self, tx: Tx) -> None:
         await tx.set_meta("clock", json.dumps(asdict(self.clock.anchor)))
@@ -109,7 +120,7 @@ class Engine:
         self._jobs.clear()
         self._stop = threading.Event()
         self.clock.restart(self.settings.start_time)
-        self.scenario = self.scenarios.get(self.settings.scenario or "default")
+        self.scenario = self.scenarios.configured
         self._hidden.clear()
         self._history.clear()
         self.traffic.reset()
@@ -133,6 +144,7 @@ class Engine:
                     Phase(s.cancelling_seconds), shuffle=s.output_order == "shuffled")
 
     def find_scenario(self, name: str, param: str | None = None) -> Scenario:
+        self.scenarios.check_name(name, param)  # a plain name, never a path
         try:
             return self.scenarios.get(name)
         except KeyError:
@@ -371,19 +383,23 @@ class Engine:
             raise batch_not_found(batch_id)
         if self._due(row, Progress.from_dict(row.progress), Plan.from_dict(row.plan), now) is None:
             return row
-        async with self.store.transaction() as tx:
-            row = await tx.get_batch(batch_id, tenant)
-            if row is None:
-                raise batch_not_found(batch_id)
-            plan = Plan.from_dict(row.plan)
-            progress = Progress.from_dict(row.progress)
-            changed = False
-            while (due := self._due(row, progress, plan, now)) is not None:
-                await self._apply(tx, row, progress, *due)
-                changed = True
-            if changed:
-                row.progress = progress.to_dict()
-                await tx.update_batch(row)
+        read = row
+        try:
+            async with self.store.transaction() as tx:
+                row = await tx.get_batch(batch_id, tenant)
+                if row is None:
+                    raise batch_not_found(batch_id)
+                plan = Plan.from_dict(row.plan)
+                progress = Progress.from_dict(row.progress)
+                changed = False
+                while (due := self._due(row, progress, plan, now)) is not None:
+                    await self._apply(tx, row, progress, *due)
+                    changed = True
+                if changed:
+                    row.progress = progress.to_dict()
+                    await tx.update_batch(row)
+        except StorageFull:  # the batch moves on once there is room; until then it is answered as it stands
+            return read
         return row
 
     def _due(self, row: BatchRow, progress: Progress, plan: Plan, now: float) -> tuple[Step, float] | None:
@@ -392,12 +408,19 @@ class Engine:
         step = lifecycle.next_step(Status(row.status), progress, plan, now)
         if step is None:
             return None
+        waits = step.needs_validation or (step.output is not None and not lifecycle.output_ready(progress, step.output))
+        failing = self._job_errors.get(row.id) or progress.job_error
+        if waits and failing is not None and failing.retry_at > now:
+            return None  # its work failed a moment ago: tried again once the clock reaches the retry time
+        # When the work runs, for the record should it fail: on the manual clock work takes no virtual time, so
+        # it runs when due (its retry time, or its step's), however far one move jumps.
+        due = now if self.clock.mode == "real" else min(now, failing.retry_at if failing else step.at)
         if step.needs_validation:
-            self._start(row, progress, "validate")
+            self._start(row, progress, due, "validate")
             return None
         if step.output is not None and not lifecycle.output_ready(progress, step.output):
             if step.at <= now or (self.clock.mode == "real" and step.at < math.inf):
-                self._start(row, progress, "output", step.output)  # start writing early on the real clock
+                self._start(row, progress, due, "output", step.output)  # start writing early on the real clock
             return None
         at = max(step.at, (progress.output or {}).get("ready_at") or 0.0) if step.output else step.at
         return None if at > now else (step, at)
@@ -413,9 +436,7 @@ class Engine:
             b["model"] = validated["model"]
             b["request_counts"] = {"total": progress.total, "completed": 0, "failed": 0}
         elif step.to == Status.FAILED:
-            b["errors"] = {"object": "list", "data": validated["errors"] or [{
-                "code": "invalid_request", "message": "The batch was failed through the control plane.",
-                "param": None, "line": None}]}
+            b["errors"] = {"object": "list", "data": _failure_errors(progress)}
         elif step.to == Status.FINALIZING:
             progress.finalizing = at
         elif step.to == Status.CANCELLING:  # cancelled by the scenario, not by a client
@@ -424,11 +445,15 @@ class Engine:
         if step.output is not None:
             await self._publish_output(tx, row, progress, at)
         if step.to in TERMINAL:
+            for blob in ((progress.output or {}).get("files") or {}).values():
+                await tx.delete_blob(blob["blob"])  # written for a step that never came (a cancel, a failure)
+            if progress.output:
+                progress.output["files"] = {}
             if step.to == Status.CANCELLED and step.output is None:
                 b["request_counts"] = {"total": 0, "completed": 0, "failed": 0}  # it never reached in_progress
             input_file = await tx.get_file(row.tenant, b["input_file_id"], include_deleted=True)
-            if input_file is not None and input_file.deleted and not await tx.file_in_use(input_file.id,
-                                                                                           TERMINAL_VALUES):
+            if input_file is not None and input_file.deleted and not await tx.file_in_use(
+                    input_file.id, TERMINAL_VALUES, but=row.id):  # this batch's own row still says it is in flight
                 await tx.delete_file(input_file.id)
 
     async def _publish_output(self, tx: Tx, row: BatchRow, progress: Progress, at: float) -> None:
@@ -452,7 +477,7 @@ class Engine:
         b["usage"] = out["usage"]
         out["files"] = {}
 
-    def _start(self, row: BatchRow, progress: Progress, kind: str, key: OutputKey | None = None) -> None:
+    def _start(self, row: BatchRow, progress: Progress, due: float, kind: str, key: OutputKey | None = None) -> None:
         job = (row.id, kind)
         if job in self._jobs:
             return
@@ -460,12 +485,12 @@ class Engine:
         facts = jobs.BatchFacts(row.id, self.seed, row.batch["endpoint"], progress.input_blob or 0, plan.shuffle,
                                 progress.in_progress or 0.0, plan.per_request, row.batch["model"], plan.lines,
                                 self.models)
-        task = asyncio.create_task(self._run(kind, row.id, facts, key, progress.total))
+        task = asyncio.create_task(self._run(kind, row.id, facts, key, progress.total, due))
         self._jobs[job] = task
         task.add_done_callback(lambda _: self._jobs.pop(job, None) if self._jobs.get(job) is task else None)
 
     async def _run(self, kind: str, batch_id: str, facts: jobs.BatchFacts, key: OutputKey | None,
-                   total: int) -> None:
+                   total: int, due: float) -> None:
         stop = self._stop
         path = self.store.path
         try:
@@ -476,9 +501,8 @@ class Engine:
                 result = await self._runner.output(path, facts, key, total, stop)
         except jobs.Stopped:
             return
-        except Exception as exc:  # a bug: keep it visible to the in-process server and the log
-            log.exception("%s job for %s failed", kind, batch_id)
-            self.failures.append(exc)
+        except Exception as exc:  # a bug, a full disk: the batch's state says so, and the job waits to run again
+            await self._job_failed(kind, batch_id, exc, due)
             return
         ready_at = self.clock.now() if self.clock.mode == "real" else 0.0
         async with self.store.transaction() as tx:
@@ -497,15 +521,54 @@ class Engine:
                 progress.validated = {**result, "ready_at": ready_at}
                 await tx.set_outcomes(batch_id, outcomes)
             elif kind == "output" and row and progress and step and step.output == key:
+                line_error = result.pop("line_error")
+                if line_error is not None:  # one line failed in the generator: it is a 500 in the error file
+                    self._report(jobs.JobFailed(f"generating an output line of {batch_id} failed:\n{line_error}"))
+                for old in ((progress.output or {}).get("files") or {}).values():
+                    await tx.delete_blob(old["blob"])  # an output made for a step a cancel overtook: unpublished
                 progress.output = {**result, "ready_at": ready_at}
             else:  # the batch moved on (or was wiped) meanwhile: this result is stale
                 for blob in (result.get("files") or {}).values():
                     await tx.delete_blob(blob["blob"])
                 return
+            progress.job_error = None
             row.progress = progress.to_dict()
             await tx.update_batch(row)
+        self._job_errors.pop(batch_id, None)
         self._jobs.pop((batch_id, kind), None)
         await self._settle_once(batch_id)
+
+    async def _job_failed(self, kind: str, batch_id: str, exc: Exception, now: float) -> None:
+        """Record a failed job on its batch: it runs again after a backoff on the virtual clock, and after
+        JOB_ATTEMPTS failures the batch fails. Reported once, the first time. The count is kept here too, so
+        that a store that cannot take it (a full disk) still spaces the retries out. `now`: when it ran."""
+        said = str(exc) if isinstance(exc, jobs.JobFailed) else f"{type(exc).__name__}: {exc}"
+        message = said.splitlines()[0][:500] if said.strip() else type(exc).__name__
+        error = self._job_errors.get(batch_id)
+        try:
+            async with self.store.transaction() as tx:
+                row = await tx.get_batch(batch_id)
+                if row is None or row.status in TERMINAL_VALUES:
+                    return
+                progress = Progress.from_dict(row.progress)
+                error = error or progress.job_error  # after a restart, the stored count goes on
+                error = lifecycle.first_job_error(kind, now, message) if error is None else error.again(kind, now,
+                                                                                                         message)
+                self._job_errors[batch_id] = error
+                progress.job_error = error
+                row.progress = progress.to_dict()
+                await tx.update_batch(row)
+        except StorageFull:
+            error = lifecycle.first_job_error(kind, now, message) if error is None else error.again(kind, now, message)
+            self._job_errors[batch_id] = error
+        if error is not None and error.attempts == 1:
+            log.error("%s job for %s failed", kind, batch_id, exc_info=exc)
+            self._report(exc)
+
+    def _report(self, exc: BaseException) -> None:
+        """An unexpected exception, kept for MockBatchServer.check() (bounded: a broken server reports its first)."""
+        if len(self.failures) < 100:
+            self.failures.append(exc)
 
     async def _view(self, row: BatchRow) -> dict[str, Any]:
         """The wire object; request counts of a batch in flight follow the clock."""
@@ -522,6 +585,20 @@ class Engine:
         if not history or history[-1][1]["status"] != b["status"]:
             history.append((self.clock.now(), b))  # remembered for scenarios that serve stale lists
         return b
+
+
+def _failure_errors(progress: Progress) -> list[dict[str, Any]]:
+    """A failed batch's `errors.data`: its job's error after the last attempt, its input file's problems, or
+    the control plane's move."""
+    job = progress.job_error
+    if job is not None and job.exhausted:
+        what = "validate the input file of" if job.kind == "validate" else "write the output of"
+        return [{"code": "server_error", "param": None, "line": None,
+                 "message": f"mockbatch could not {what} this batch ({job.attempts} attempts): {job.message}"}]
+    if progress.validated and progress.validated["errors"]:
+        return list(progress.validated["errors"])
+    return [{"code": "invalid_request", "message": "The batch was failed through the control plane.",
+             "param": None, "line": None}]
 
 
 def _counts_polls(plan: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ The HTTP layer renders them as {"error": {"message", "type", "param", "code"}}.
   + NotFound                404
   + Conflict                409
   + PayloadTooLarge         413
+  + StorageFull             507 server_error
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ class Conflict(MockBatchError):
 
 class PayloadTooLarge(MockBatchError):
     status = 413
+
+
+class StorageFull(MockBatchError):
+    """The database cannot grow (a full disk, or the configured size cap): nothing was written."""
+
+    status = 507
+    type = "server_error"
 
 
 def file_not_found(file_id: str) -> NotFound:

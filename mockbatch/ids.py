@@ -10,8 +10,14 @@ import hashlib
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+def _utf8(text: str) -> bytes:
+    """UTF-8, with a lone surrogate (legal in JSON: a client's truncated emoji) kept as its own bytes instead of
+    raising; a string without one encodes exactly as `str.encode` does, so no existing id changes."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def digest(*parts: object, size: int = 16) -> bytes:
-    return hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=size).digest()
+    return hashlib.blake2b(_utf8(":".join(map(str, parts))), digest_size=size).digest()
 
 
 def base62(data: bytes, length: int) -> str:

@@ -163,6 +163,14 @@ def _answered(batch_req: str, custom_id: str, status_code: int, request_id: str,
             f'{status_code}, "request_id": "{request_id}", "body": {body_json}}}, "error": null}}\n').encode()
 
 
+def server_error(request_id: str) -> dict[str, Any]:
+    """The body of a request that failed inside the server, as the real API words it (contract 4.3)."""
+    return {"error": {"message": "An error occurred while processing your request. You can retry your request, or "
+                                 "contact us through our help center at help.openai.com if the error persists. "
+                                 f"Please include the request ID {request_id} in your message.",
+                      "type": "server_error", "param": None, "code": None}}
+
+
 def _never_ran(batch_req: str, custom_id: str, err: dict[str, Any]) -> bytes:
     return (dumps({"id": batch_req, "custom_id": custom_id, "response": None, "error": err}) + "\n").encode()
 
@@ -183,6 +191,7 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
         err = io.writer(part.error_blob, part.first_chunk)
         tokens = [0, 0, 0, 0]  # the 2xx lines' Usage, field by field
         completed = failed = 0
+        first_error: str | None = None  # the traceback of the first line a generator failed on
         lines = (raw for _, raw in numbered(io.lines(facts.input_blob)))
         for number, window in enumerate(processing_order(total, facts.batch_id, facts.shuffle)):
             if number >= part.stop:
@@ -197,18 +206,24 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
                 request = parse_line(raws[index - first])
                 custom_id, body = request["custom_id"], request["body"]
                 finished = int(in_progress + (position + 1) * per_request)
-                line_key = hashlib.blake2b((key_prefix + custom_id).encode(), digest_size=28).hexdigest()
+                line_key = hashlib.blake2b((key_prefix + custom_id).encode("utf-8", "surrogatepass"),
+                                           digest_size=28).hexdigest()  # as ids.digest, lone surrogates too
                 batch_req = f"batch_req_{finished & 0xFFFFFFFF:08x}{line_key[:24]}"
                 if position >= ran:
                     err.write(_never_ran(batch_req, custom_id, NEVER_RAN[key.reason]))
                     continue
                 rule = match_line(facts.rules, seed, facts.batch_id, index, custom_id) if facts.rules else None
-                if rule is None:
-                    result = generate(body, LineContext(seed, custom_id, body, finished, model))
-                else:  # the scenario scripts this line: a fixed body, or an error status and body
-                    result = Generated(rule.result()[1], Usage(), rule.status)
-                line = _answered(batch_req, custom_id, result.status_code, line_key[24:],
-                                 dumps(result.body) if result.json_text is None else result.json_text)
+                try:
+                    if rule is None:
+                        result = generate(body, LineContext(seed, custom_id, body, finished, model))
+                    else:  # the scenario scripts this line: a fixed body, or an error status and body
+                        result = Generated(rule.result()[1], Usage(), rule.status)
+                    text = dumps(result.body) if result.json_text is None else result.json_text
+                except Exception:  # a bug meets this one line: it fails alone, as a 500 the real API could give
+                    first_error = first_error or traceback.format_exc()
+                    result = Generated(server_error(line_key[24:]), Usage(), 500)
+                    text = dumps(result.body)
+                line = _answered(batch_req, custom_id, result.status_code, line_key[24:], text)
                 if 200 <= result.status_code < 300:
                     out.write(line)
                     u = result.usage
@@ -221,7 +236,7 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
                     err.write(line)
                     failed += 1
         return {"output": out.close(), "error": err.close(), "completed": completed, "failed": failed,
-                "usage": Usage(*tokens)}
+                "usage": Usage(*tokens), "line_error": first_error}
     except BlobGone:
         raise Stopped from None
     finally:
@@ -258,13 +273,28 @@ def merge(key: OutputKey, total: int, blobs: tuple[int, int], results: list[dict
         "counts": {"total": total, "completed": sum(r["completed"] for r in results),
                    "failed": sum(r["failed"] for r in results)},
         "usage": usage.to_batch_usage(),
+        "line_error": next((r["line_error"] for r in results if r["line_error"]), None),
     }
+
+
+def drop_blobs(db_path: str, blobs: tuple[int, ...]) -> None:
+    """Delete the blobs of an output that failed midway, so nothing it wrote stays behind."""
+    io = BlobIO(db_path)
+    try:
+        for blob in blobs:
+            io.delete_blob(blob)
+    finally:
+        io.close()
 
 
 def run_output(db_path: str, facts: BatchFacts, key: OutputKey, total: int, stop: threading.Event) -> dict[str, Any]:
     """Write the output file (2xx lines) and the error file (failed and never-run lines) as blobs, in one go."""
     blobs = new_blobs(db_path)
-    return merge(key, total, blobs, [write_part(db_path, facts, key, total, split(total, blobs, 1)[0], stop)])
+    try:
+        return merge(key, total, blobs, [write_part(db_path, facts, key, total, split(total, blobs, 1)[0], stop)])
+    except BaseException:
+        drop_blobs(db_path, blobs)
+        raise
 
 
 # -- where jobs run ------------------------------------------------------------------------------------
@@ -302,10 +332,15 @@ class Runner:
             return await loop.run_in_executor(self.threads, run_output, db_path, facts, key, total, stop)
         blobs = await loop.run_in_executor(self.threads, new_blobs, db_path)
         parts = split(total, blobs, self.workers.size)
+        # Every part is waited for (none still writing when its blobs are dropped), then a failure is raised.
         results = await asyncio.gather(*(
             loop.run_in_executor(self.threads, self.workers.call, stop, "write_part", db_path, facts, key, total, p)
-            for p in parts))
-        return merge(key, total, blobs, list(results))
+            for p in parts), return_exceptions=True)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            await loop.run_in_executor(self.threads, drop_blobs, db_path, blobs)
+            raise failed
+        return merge(key, total, blobs, list(results))  # type: ignore[arg-type]
 
     def cancel(self) -> None:
         """Stop every job in a worker process now (thread jobs stop at their next window)."""
@@ -330,6 +365,10 @@ class WorkerDied(Exception):
     pass
 
 
+class JobFailed(RuntimeError):
+    """A job raised in a worker process: the message is its exception's line, then the worker's traceback."""
+
+
 class Worker:
     """One worker process: `python -c 'serve_worker()'`, fed pickled calls on stdin, answering on stdout."""
 
@@ -352,7 +391,7 @@ class Worker:
         if status == "stopped":
             raise Stopped
         if status == "error":
-            raise RuntimeError(f"worker process failed:\n{value}")
+            raise JobFailed(f"{value.strip().splitlines()[-1]} (in a worker process)\n{value}")
         return value
 
     def kill(self) -> None:
@@ -397,7 +436,7 @@ class Workers:
                 worker = self._idle.pop() if self._idle else Worker()
                 self._all.add(worker)
             try:
-                result = worker.call(name, args)
+                return worker.call(name, args)
             except WorkerDied:
                 with self._lock:
                     self._all.discard(worker)
@@ -405,10 +444,10 @@ class Workers:
                 if stop.is_set() or worker.proc.returncode == -signal.SIGKILL:
                     raise Stopped from None
                 raise
-            with self._lock:
-                if worker in self._all:
-                    self._idle.append(worker)
-            return result
+            finally:  # a worker that answered (a result, an error, a stop) is whole: it serves the next call
+                with self._lock:
+                    if worker in self._all and worker.proc.poll() is None:
+                        self._idle.append(worker)
 
     def kill(self) -> None:
         with self._lock:

@@ -25,11 +25,13 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A batch fails in validation; from any later phase only when the work it waits for keeps failing (a job
+# whose attempts ran out, `JobError`) or when the control plane says so.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.VALIDATING: frozenset({Status.IN_PROGRESS, Status.FAILED, Status.CANCELLING}),
-    Status.IN_PROGRESS: frozenset({Status.FINALIZING, Status.EXPIRED, Status.CANCELLING}),
-    Status.FINALIZING: frozenset({Status.COMPLETED, Status.CANCELLING}),
-    Status.CANCELLING: frozenset({Status.CANCELLED}),
+    Status.IN_PROGRESS: frozenset({Status.FINALIZING, Status.EXPIRED, Status.CANCELLING, Status.FAILED}),
+    Status.FINALIZING: frozenset({Status.COMPLETED, Status.CANCELLING, Status.FAILED}),
+    Status.CANCELLING: frozenset({Status.CANCELLED, Status.FAILED}),
     Status.FAILED: frozenset(),
     Status.COMPLETED: frozenset(),
     Status.EXPIRED: frozenset(),
@@ -94,6 +96,36 @@ class Plan:
         return cls(**data)
 
 
+JOB_ATTEMPTS = 3  # a job (validation, writing output) is tried this often before its batch fails
+JOB_BACKOFF = 1.0  # virtual seconds before the first retry; doubled for each next one
+
+
+@dataclass
+class JobError:
+    """A job that raised: how often in a row, when last, when it may run again, and what it said."""
+
+    kind: str  # "validate" or "output"
+    attempts: int
+    at: float
+    retry_at: float
+    message: str
+
+    @property
+    def exhausted(self) -> bool:
+        return self.attempts >= JOB_ATTEMPTS
+
+    def again(self, kind: str, at: float, message: str) -> JobError:
+        """This error after one more failure of `kind` at `at` (a failure of the other kind starts over)."""
+        attempts = self.attempts + 1 if kind == self.kind else 1
+        # Past JOB_ATTEMPTS the batch fails; only a store that cannot record that (a full disk) retries on,
+        # at most hourly, so that freeing space lets the batch carry on.
+        return JobError(kind, attempts, at, at + min(JOB_BACKOFF * 2 ** (attempts - 1), 3600.0), message)
+
+
+def first_job_error(kind: str, at: float, message: str) -> JobError:
+    return JobError(kind, 1, at, at + JOB_BACKOFF, message)
+
+
 @dataclass(frozen=True)
 class OutputKey:
     """Which output a terminal state needs: the first `ran` lines ran; the rest never did, for `reason`."""
@@ -118,13 +150,15 @@ class Progress:
     cancel_ran: int | None = None  # lines that had run when the cancel came
     validated: dict[str, Any] | None = None  # {"total", "model", "errors", "ready_at"}
     output: dict[str, Any] | None = None  # {"key": [ran, reason], files, counts, usage, "ready_at"}
+    job_error: JobError | None = None  # the work the next step waits for has been failing
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Progress:
-        return cls(**data)
+        error = data.get("job_error")
+        return cls(**{**data, "job_error": None if error is None else JobError(**error)})
 
     @property
     def total(self) -> int:
@@ -164,6 +198,10 @@ def next_step(status: Status, progress: Progress, plan: Plan, now: float) -> Ste
     """The next transition for a batch in `status`, due at `Step.at` (infinity: not foreseeable); None once
     terminal. A status forced through the control plane is due at once."""
     forced = Status(progress.forced) if progress.forced else None
+    if status in TERMINAL:
+        return None
+    if progress.job_error is not None and progress.job_error.exhausted:
+        return Step(Status.FAILED, progress.job_error.at)
     if status == Status.VALIDATING:
         if progress.validated is None:
             return Step(Status.IN_PROGRESS, math.inf, needs_validation=True)
@@ -172,6 +210,8 @@ def next_step(status: Status, progress: Progress, plan: Plan, now: float) -> Ste
             return Step(forced, now)
         at = max(_ends(plan.validating, progress.created, progress, now), progress.validated.get("ready_at") or 0.0)
         return Step(target, at)
+    if forced == Status.FAILED:
+        return Step(Status.FAILED, now)
     if status == Status.IN_PROGRESS:
         assert progress.in_progress is not None
         if forced == Status.EXPIRED:

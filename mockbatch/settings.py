@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from mockbatch.clock import EARLIEST, LATEST, MAX_SCALE
+
 
 class SettingsError(ValueError):
     """A setting has an unusable value; the message names the setting."""
@@ -32,13 +34,17 @@ class Settings:
     models_file: str | None = None  # a TOML file of extra models for the model table
     workers: int | None = None  # processes for big batches; None: one per core, up to 4; 0: threads only
     warm_workers: bool = False  # start them with the server (`mockbatch serve`), not when a big file arrives
+    max_db_bytes: int | None = None  # cap on the database's size: past it, writes fail as on a full disk
     tick_seconds: float = field(default=0.2, repr=False)  # how often the real clock's batches are moved on
 
     def __post_init__(self) -> None:
         if self.clock not in ("real", "manual"):
             raise SettingsError(f"clock: expected 'real' or 'manual', got {self.clock!r}")
-        if not self.time_scale > 0:
-            raise SettingsError(f"time-scale: must be a positive number, got {self.time_scale!r}")
+        if not 0 < self.time_scale <= MAX_SCALE:  # also refuses nan; inf would make every virtual time nan
+            raise SettingsError(f"time-scale: must be a positive number up to {MAX_SCALE}, got {self.time_scale!r}")
+        if self.start_time is not None and not EARLIEST <= self.start_time <= LATEST:
+            raise SettingsError("start-time: must be a time between the years 1 and 9999, got "
+                                f"{self.start_time!r}")
         if not 0 <= self.port <= 65535:
             raise SettingsError(f"port: must be between 0 and 65535, got {self.port!r}")
         if self.output_order not in ("shuffled", "input"):
@@ -47,6 +53,8 @@ class Settings:
             value = getattr(self, name)
             if not value >= 0:
                 raise SettingsError(f"{name.replace('_', '-')}: must be zero or more, got {value!r}")
+        if self.max_db_bytes is not None and not self.max_db_bytes >= 1 << 16:
+            raise SettingsError(f"max-db-size: must be at least 65536 bytes, got {self.max_db_bytes!r}")
         if self.workers is not None and not 0 <= self.workers <= 64:
             raise SettingsError(f"workers: must be between 0 and 64, got {self.workers!r}")
         if self.enqueued_token_limit is not None and not self.enqueued_token_limit >= 1:

@@ -20,6 +20,8 @@ from typing import Any
 
 import aiosqlite
 
+from mockbatch.errors import StorageFull
+
 CHUNK = 1 << 20
 
 SCHEMA = """
@@ -200,11 +202,12 @@ class Tx:
         await self.db.execute("DELETE FROM files WHERE id = ?", (file_id,))
         await self.delete_blob(row[0])
 
-    async def file_in_use(self, file_id: str, terminal: tuple[str, ...]) -> bool:
+    async def file_in_use(self, file_id: str, terminal: tuple[str, ...], but: str = "") -> bool:
+        """Whether a batch in flight (other than `but`) reads the file."""
         marks = ",".join("?" * len(terminal))
         row = await self._one(
-            f"SELECT 1 FROM batches WHERE status NOT IN ({marks}) AND json_extract(batch, '$.input_file_id') = ?",
-            (*terminal, file_id))
+            f"SELECT 1 FROM batches WHERE status NOT IN ({marks}) AND json_extract(batch, '$.input_file_id') = ? "
+            "AND id != ?", (*terminal, file_id, but))
         return row is not None
 
     # -- blobs --------------------------------------------------------------------------------
@@ -385,7 +388,7 @@ class Store:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: str) -> AsyncIterator[Store]:
+    async def open(cls, path: str, max_bytes: int | None = None) -> AsyncIterator[Store]:
         import asyncio
 
         async with aiosqlite.connect(path, isolation_level=None) as db:
@@ -394,11 +397,24 @@ class Store:
             store = cls(db, path)
             store._lock = asyncio.Lock()
             await store._migrate()
+            await store._set_cap(max_bytes)
             store._direct = _Direct(path)
             try:
                 yield store
             finally:
                 store._direct.conn.close()
+
+    async def _set_cap(self, max_bytes: int | None) -> None:
+        """Apply the size cap here and record it for the worker connections (`BlobIO`)."""
+        await self.db.execute("DELETE FROM meta WHERE key = 'max_bytes'")  # shrinks nothing: fits a full disk
+        if max_bytes is not None:
+            try:
+                await self.db.execute("INSERT INTO meta (key, value) VALUES ('max_bytes', ?)", (str(max_bytes),))
+            except sqlite3.OperationalError as exc:
+                raise storage_full(exc) from exc
+        async with self.db.execute("PRAGMA page_size") as cur:
+            page_size = (await cur.fetchone())[0]  # type: ignore[index]
+        await self.db.execute(_cap(page_size, max_bytes))
 
     async def _migrate(self) -> None:
         async with self.db.execute("PRAGMA user_version") as cur:
@@ -409,15 +425,22 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
+        """One unit of work. A full database is a StorageFull error (nothing of the unit is kept); the error
+        that ended a unit is the one raised, never a failed ROLLBACK's (SQLite may have rolled back already)."""
         async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
             try:
-                yield Tx(self.db)
-            except BaseException:
-                await self.db.execute("ROLLBACK")
+                await self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Tx(self.db)
+                    await self.db.execute("COMMIT")
+                except BaseException:
+                    if self.db.in_transaction:
+                        await self.db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                    raise storage_full(exc) from exc
                 raise
-            else:
-                await self.db.execute("COMMIT")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -427,15 +450,27 @@ class Store:
         yield Tx(self._direct)  # type: ignore[arg-type]
 
     async def read_blob(self, blob_id: int) -> AsyncIterator[bytes]:
-        """Stream a blob chunk by chunk on aiosqlite's thread, each read on its own so writers interleave."""
-        n = -1
-        while True:
-            async with self._lock:
-                found = await Tx(self.db).next_chunk(blob_id, n)
-            if found is None:
-                return
-            n, data = found
-            yield data
+        """Stream a blob chunk by chunk from one read transaction on a connection of its own (and its own
+        thread): the download sees the blob as it was when it began, so a file deleted or a server reset
+        meanwhile still streams whole, every byte of the content-length promised. WAL lets writers go on."""
+        async with aiosqlite.connect(self.path, isolation_level=None) as db:
+            # One round trip; the snapshot is taken by the first read and held to the last.
+            await db.executescript(";".join((*PRAGMAS[1:], "PRAGMA query_only=1", "BEGIN")))
+            n = -1
+            while (found := await Tx(db).next_chunk(blob_id, n)) is not None:
+                n, data = found
+                yield data
+
+
+def storage_full(exc: sqlite3.Error) -> StorageFull:
+    return StorageFull(f"The server's storage is full ({exc}). Delete files you no longer need, or free disk "
+                       "space, and try again.", code="storage_full", headers={"x-should-retry": "false"})
+
+
+def _cap(page_size: int, max_bytes: int | None) -> str:
+    """The pragma that keeps the database within `max_bytes` (None: what the disk holds); past it, writes fail
+    as on a full disk. It holds for one connection only, so each applies it."""
+    return f"PRAGMA max_page_count = {max(1, max_bytes // page_size) if max_bytes else 0xFFFFFFFE}"
 
 
 class BlobIO:
@@ -445,6 +480,9 @@ class BlobIO:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in PRAGMAS:
             self.conn.execute(pragma)
+        cap = self.conn.execute("SELECT value FROM meta WHERE key = 'max_bytes'").fetchone()
+        if cap is not None:  # the server's size cap reaches every connection through the database itself
+            self.conn.execute(_cap(self.conn.execute("PRAGMA page_size").fetchone()[0], int(cap[0])))
 
     def close(self) -> None:
         self.conn.close()
@@ -497,6 +535,12 @@ class BlobIO:
                 offset += len(line) + 1
         if rest and offset < owned and not skip:
             yield rest
+
+    def delete_blob(self, blob_id: int) -> None:
+        with self.conn:  # one transaction (the connection is in autocommit mode otherwise)
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("DELETE FROM chunks WHERE blob_id = ?", (blob_id,))
+            self.conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
 
     def new_blob(self) -> int:
         blob_id = self.conn.execute("INSERT INTO blobs (size) VALUES (0)").lastrowid

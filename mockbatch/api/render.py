@@ -31,8 +31,19 @@ def error_body(message: str, type_: str = "invalid_request_error", param: str | 
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+class JSON(JSONResponse):
+    """Starlette's JSON answer, except that a lone UTF-16 surrogate a client sent (legal in JSON, not in UTF-8:
+    a truncated emoji in metadata, a file name) is echoed as a `\\uXXXX` escape instead of failing the answer."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(data, status_code=status, headers=headers)
+    return JSON(data, status_code=status, headers=headers)
 
 
 ANSWER = "mockbatch.answer"  # where `answer` leaves the object it sends, in the request's scope
@@ -42,7 +53,7 @@ def answer(request: Request, data: dict[str, Any]) -> Response:
     """A file or batch object as the JSON answer; the object is also left in the request's scope, where the
     request journal takes the ids it carries from (so it never parses the answer back)."""
     request.scope[ANSWER] = data
-    return JSONResponse(data)
+    return JSON(data)
 
 
 def engine(request: Request) -> Engine:
@@ -82,7 +93,36 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InvalidRequest(BAD_JSON) from None
     if not isinstance(data, dict):
         raise InvalidRequest(BAD_JSON)
+    if b"\\u" in raw and (param := _unpaired(data)) is not None:
+        raise InvalidRequest(f"Invalid '{param}': the string holds an unpaired UTF-16 surrogate, which is not valid "
+                             "Unicode.", param=param, code="invalid_value")
     return data
+
+
+def _unpaired(data: dict[str, Any]) -> str | None:
+    """Where a body holds a lone surrogate (legal JSON, not Unicode), outside `metadata`: ids, names and
+    endpoints with one could never match anything, nor be stored as UTF-8 text. Metadata is kept as JSON, so
+    it is echoed back as sent."""
+    todo: list[tuple[str, Any]] = [(k, v) for k, v in data.items() if k != "metadata"]
+    while todo:
+        path, value = todo.pop()
+        if not _encodable(path):
+            return path
+        if isinstance(value, str) and not _encodable(value):
+            return path
+        if isinstance(value, dict):
+            todo += [(f"{path}.{k}", v) for k, v in value.items()]
+        elif isinstance(value, list):
+            todo += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
