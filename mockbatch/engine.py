@@ -445,6 +445,7 @@ class Engine:
         if step.output is not None:
             await self._publish_output(tx, row, progress, at)
         if step.to in TERMINAL:
+            self._job_errors.pop(row.id, None)
             for blob in ((progress.output or {}).get("files") or {}).values():
                 await tx.delete_blob(blob["blob"])  # written for a step that never came (a cancel, a failure)
             if progress.output:
@@ -544,23 +545,21 @@ class Engine:
         that a store that cannot take it (a full disk) still spaces the retries out. `now`: when it ran."""
         said = str(exc) if isinstance(exc, jobs.JobFailed) else f"{type(exc).__name__}: {exc}"
         message = said.splitlines()[0][:500] if said.strip() else type(exc).__name__
-        error = self._job_errors.get(batch_id)
+        before = error = self._job_errors.get(batch_id)
         try:
             async with self.store.transaction() as tx:
                 row = await tx.get_batch(batch_id)
                 if row is None or row.status in TERMINAL_VALUES:
                     return
                 progress = Progress.from_dict(row.progress)
-                error = error or progress.job_error  # after a restart, the stored count goes on
-                error = lifecycle.first_job_error(kind, now, message) if error is None else error.again(kind, now,
-                                                                                                         message)
-                self._job_errors[batch_id] = error
+                # After a restart the stored count goes on.
+                error = self._job_errors[batch_id] = lifecycle.job_failed(before or progress.job_error, kind, now,
+                                                                          message)
                 progress.job_error = error
                 row.progress = progress.to_dict()
                 await tx.update_batch(row)
         except StorageFull:
-            error = lifecycle.first_job_error(kind, now, message) if error is None else error.again(kind, now, message)
-            self._job_errors[batch_id] = error
+            error = self._job_errors[batch_id] = lifecycle.job_failed(before, kind, now, message)
         if error is not None and error.attempts == 1:
             log.error("%s job for %s failed", kind, batch_id, exc_info=exc)
             self._report(exc)

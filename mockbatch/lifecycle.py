@@ -114,16 +114,14 @@ class JobError:
     def exhausted(self) -> bool:
         return self.attempts >= JOB_ATTEMPTS
 
-    def again(self, kind: str, at: float, message: str) -> JobError:
-        """This error after one more failure of `kind` at `at` (a failure of the other kind starts over)."""
-        attempts = self.attempts + 1 if kind == self.kind else 1
-        # Past JOB_ATTEMPTS the batch fails; only a store that cannot record that (a full disk) retries on,
-        # at most hourly, so that freeing space lets the batch carry on.
-        return JobError(kind, attempts, at, at + min(JOB_BACKOFF * 2 ** (attempts - 1), 3600.0), message)
 
 
-def first_job_error(kind: str, at: float, message: str) -> JobError:
-    return JobError(kind, 1, at, at + JOB_BACKOFF, message)
+def job_failed(before: JobError | None, kind: str, at: float, message: str) -> JobError:
+    """The error after one more failure of a `kind` job at `at` (one of another kind starts the count over)."""
+    attempts = before.attempts + 1 if before is not None and before.kind == kind else 1
+    # Past JOB_ATTEMPTS the batch fails; only a store that cannot record that (a full disk) retries on, at
+    # most hourly, so that freeing space lets the batch carry on.
+    return JobError(kind, attempts, at, at + min(JOB_BACKOFF * 2 ** (attempts - 1), 3600.0), message)
 
 
 @dataclass(frozen=True)

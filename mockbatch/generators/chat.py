@@ -96,9 +96,10 @@ LENGTHS = {"stop": 4, "tools": 128, "functions": 128, "safety_identifier": 64}
 
 
 def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
-    problem = (out_of_range(body, LIMITS) or over_max_length(body, LENGTHS)
-               or tools.long_name(body.get("tools"), "tools", True)
-               or tools.long_name(body.get("functions"), "functions", False))
+    problem = out_of_range(body, LIMITS)
+    if problem is None and not LENGTHS.keys().isdisjoint(body):  # most lines have none of these: one set test
+        problem = (over_max_length(body, LENGTHS) or tools.long_name(body.get("tools"), "tools", True)
+                   or tools.long_name(body.get("functions"), "functions", False))
     if problem is not None:
         return problem
     if ctx.model.reasoning and body.get("max_tokens") is not None:
