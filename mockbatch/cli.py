@@ -148,7 +148,9 @@ def fail(message: str, code: int = STARTUP_FAILURE) -> None:
               help="The batch endpoint the file is meant for, e.g. /v1/chat/completions.")
 @click.option("--enqueued-token-limit", default=None, type=click.IntRange(min=1),
               help="Check the file's estimated tokens against this limit instead of the model's default.")
-def validate(file: str, endpoint: str, enqueued_token_limit: int | None) -> None:
+@click.option("--models", "models_file", default=None, envvar=_env("MODELS"),
+              help="A TOML file of extra models, as `mockbatch serve --models` takes it.")
+def validate(file: str, endpoint: str, enqueued_token_limit: int | None, models_file: str | None) -> None:
     """Check a batch input file offline, with the server's own validator.
 
     Prints each error as a failed batch would report it, one a line, and exits 1; or prints a one-line
@@ -158,16 +160,20 @@ def validate(file: str, endpoint: str, enqueued_token_limit: int | None) -> None
 
     from mockbatch import validation
 
+    try:
+        models = catalog.build(models_file)
+    except catalog.ModelsFileError as exc:
+        fail(str(exc))
     path = Path(file)
     refusals = validation.check_file(path.name, path.stat().st_size)
     with path.open("rb") as lines:
-        report = validation.validate(lines, endpoint, keep_bodies=False)
+        report = validation.validate(lines, endpoint, keep_bodies=False, models=models)
     errors = report.errors
     if report.ok and report.model is not None:
-        limit_error = validation.token_limit_error(report.model, report.tokens, 0, enqueued_token_limit)
+        limit_error = validation.token_limit_error(report.model, report.tokens, 0, enqueued_token_limit, models)
         errors = [limit_error] if limit_error else []
     for line in refusals + [validation.describe(err) for err in errors]:
         click.echo(line)
     if refusals or errors:
         sys.exit(1)
-    click.echo(validation.summary(report))
+    click.echo(validation.summary(report, models))

@@ -35,10 +35,19 @@ def start_batch(client: openai.OpenAI, lines: list[Any], endpoint: str = CHAT, *
     return client.batches.create(input_file_id=f.id, endpoint=endpoint, completion_window="24h", **kw)  # type: ignore[arg-type]
 
 
+def strict_json(text: str | bytes) -> Any:
+    """JSON as a strict parser reads it: `NaN`, `Infinity` and `-Infinity` (which `json.loads` takes) refused."""
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def read_jsonl(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    """Every line of an output or error file, each parsed strictly (so every test that reads one checks it)."""
     if file_id is None:
         return []
-    return [json.loads(line) for line in client.files.content(file_id).text.splitlines()]
+    return [strict_json(line) for line in client.files.content(file_id).text.splitlines()]
 
 
 def assert_every_field(obj: Any, model: type) -> None:

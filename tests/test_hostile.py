@@ -14,6 +14,7 @@ import httpx
 
 from mockbatch.server import MockBatchServer
 from tests.conftest import START
+from tests.helpers import strict_json
 
 LINE = json.dumps({"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions",
                    "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}})
@@ -126,6 +127,13 @@ CASES = [
          param="metadata.k"),
     Case("metadata value NaN", "POST", "/v1/batches",
          raw(json.dumps(BATCH)[:-1] + ', "metadata": {"k": NaN}}'), code="invalid_type", param="metadata.k"),
+    Case("input_file_id with a lone surrogate", "POST", "/v1/batches", raw(json.dumps({**BATCH, "input_file_id":
+         "file-\udc80"})), code="invalid_value", param="input_file_id", message="unpaired UTF-16 surrogate"),
+    Case("endpoint with a lone surrogate", "POST", "/v1/batches", raw(json.dumps({**BATCH, "endpoint":
+         "/v1/chat/completions\ud83d"})), param="endpoint"),
+    Case("upload filename with a lone surrogate", "POST", "/v1/uploads", raw(json.dumps({
+         "filename": "a\udc80.jsonl", "purpose": "batch", "bytes": 1, "mime_type": "text/jsonl"})),
+         code="invalid_value", param="filename"),
     Case("metadata not an object", "POST", "/v1/batches", batch(metadata=["a"]), code="invalid_type",
          param="metadata"),
     Case("output_expires_after too short", "POST", "/v1/batches",
@@ -248,6 +256,25 @@ def test_hostile_requests_get_4xx_and_leave_state_intact(tmp_path: Path) -> None
             server.advance(3600)
             b = client.get(f"/v1/batches/{b['id']}").json()
             assert b["status"] == "completed" and b["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
+        # Hostile lines (lone surrogates, numbers past the float range, deep nesting in a body) make a batch
+        # whose output and error files are strict JSON, line by line.
+        hostile = [{"custom_id": "x\udc80", "body": {"messages": [{"role": "user", "content": "hi \ud83d"}]}},
+                   {"custom_id": "inf", "body": {"temperature": "__INF__"}},
+                   {"custom_id": "deep", "body": {"metadata": {"k": json.loads("[" * 500 + "]" * 500)}}},
+                   {"custom_id": "big", "body": {"seed": 10**40, "user": "\udfff" * 3}}]
+        text = "\n".join(json.dumps({**json.loads(LINE), **h, "body": {**json.loads(LINE)["body"], **h["body"]}})
+                         for h in hostile).replace('"__INF__"', "1e999").encode()
+        f = client.post("/v1/files", **upload(text)).json()
+        b = client.post("/v1/batches", json={**BATCH, "input_file_id": f["id"]}).json()
+        server.advance(3600)
+        b = client.get(f"/v1/batches/{b['id']}").json()
+        assert b["status"] == "completed" and b["request_counts"]["total"] == 4, b
+        assert b["request_counts"]["failed"] == 1  # the number past the float range: a per-line 400
+        for file_id in (b["output_file_id"], b["error_file_id"]):
+            for line in client.get(f"/v1/files/{file_id}/content").content.splitlines():
+                strict_json(line)
+        assert client.get("/v1/batches").status_code == 200
+
         # A non-ASCII name survives the download's content-disposition header.
         named = [f for f in client.get("/v1/files").json()["data"] if f["filename"] == "données ✓.jsonl"]
         got = client.get(f"/v1/files/{named[0]['id']}/content")

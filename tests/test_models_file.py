@@ -64,3 +64,17 @@ def test_a_bad_models_file_is_a_one_line_error(tmp_path, text: str, reason: str)
     result = CliRunner().invoke(cli.main, ["serve", "--models", str(path)])
     assert result.exit_code == cli.STARTUP_FAILURE
     assert result.output.strip().count("\n") == 0 and reason in result.output
+
+
+def test_the_offline_validator_takes_the_models_file_too(tmp_path) -> None:
+    models = tmp_path / "models.toml"
+    models.write_text(MODELS)
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(jsonl([chat_line(i, model="ft:gpt-4o-mini:acme::x1") for i in range(3)]))
+    without = CliRunner().invoke(cli.main, ["validate", str(path), "--endpoint", "/v1/chat/completions"])
+    assert without.exit_code == 1 and "model_not_found" in without.output
+    result = CliRunner().invoke(cli.main, ["validate", str(path), "--endpoint", "/v1/chat/completions",
+                                           "--models", str(models)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "ok: 3 requests, model ft:gpt-4o-mini:acme::x1 (ft:gpt-4o-mini-2024-07-18:acme::x1)")
