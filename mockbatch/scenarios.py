@@ -14,87 +14,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mockbatch import ids
 from mockbatch.errors import InvalidRequest
-from mockbatch.lifecycle import Phase, Plan
+from mockbatch.operations import journaled_names
+from mockbatch.plan import LineRule, Phase, Plan
 
 PHASES = ("validating", "in_progress", "finalizing", "cancelling")
-OPERATIONS = (
-    "files.create", "files.list", "files.retrieve", "files.content", "files.delete",
-    "batches.create", "batches.list", "batches.retrieve", "batches.cancel",
-    "uploads.create", "uploads.parts.create", "uploads.complete", "uploads.cancel",
-)
+OPERATIONS = journaled_names()  # what a fault's `operation` may be: the names of the journaled API operations
 EFFECTS = ("status", "delay", "reset", "empty", "malformed", "truncate", "dribble", "invisible_file", "stale_list")
-DEFAULT_ERRORS = {
-    400: ("invalid_request_error", None, "Bad request."),
-    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
-    403: ("invalid_request_error", None, "You are not allowed to perform this request."),
-    404: ("invalid_request_error", None, "Not found."),
-    408: ("invalid_request_error", None, "Request timed out."),
-    409: ("invalid_request_error", None, "Conflict."),
-    429: ("requests", "rate_limit_exceeded",
-          "Rate limit reached for requests. Please try again in 1s. "
-          "Visit https://platform.openai.com/account/rate-limits to learn more."),
-    500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
-    502: ("server_error", None, "Bad gateway."),
-    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
-}
 
 
 class ScenarioError(ValueError):
     """A scenario file is unusable; the message names the file, the key path and the reason."""
 
 
-def error_body(status: int, error: dict[str, Any] | None) -> dict[str, Any]:
-    """An OpenAI error envelope for `status`, with the scenario's fields over the defaults."""
-    type_, code, message = DEFAULT_ERRORS.get(status, ("server_error" if status >= 500 else "invalid_request_error",
-                                                       None, f"Error {status}."))
-    body = {"message": message, "type": type_, "param": None, "code": code}
-    body.update(error or {})
-    return {"error": body}
-
-
 # -- the data ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LineRule:
-    """Which lines (first match wins) and what they get: an error status and body, or a fixed response."""
-
-    custom_id: str | None = None  # glob
-    custom_id_regex: str | None = None
-    every: int | None = None  # every Nth request in input order (the Nth, 2Nth, ...)
-    index_range: tuple[int, int] | None = None  # 0-based request indices, [start, stop)
-    fraction: float | None = None  # a seeded share of the lines
-    status: int = 500
-    error: dict[str, Any] | None = None
-    response: dict[str, Any] | None = None
-
-    def matches(self, index: int, custom_id: str, draw: float) -> bool:
-        checks = []
-        if self.custom_id is not None:
-            checks.append(fnmatch.fnmatchcase(custom_id, self.custom_id))
-        if self.custom_id_regex is not None:
-            checks.append(re.search(self.custom_id_regex, custom_id) is not None)
-        if self.every is not None:
-            checks.append((index + 1) % self.every == 0)
-        if self.index_range is not None:
-            checks.append(self.index_range[0] <= index < self.index_range[1])
-        if self.fraction is not None:
-            checks.append(draw < self.fraction)
-        return all(checks)
-
-    def result(self) -> tuple[int, dict[str, Any]]:
-        if self.response is not None:
-            return self.status, self.response
-        return self.status, error_body(self.status, self.error)
-
-
-def match_line(rules: tuple[LineRule, ...], seed: int, batch_id: str, index: int, custom_id: str) -> LineRule | None:
-    if not rules:
-        return None
-    draw = int.from_bytes(ids.digest(seed, batch_id, "line", custom_id, size=8), "big") / 2**64
-    return next((rule for rule in rules if rule.matches(index, custom_id, draw)), None)
-
-
 @dataclass(frozen=True)
 class Fault:
     """An API-level fault: which requests (first match wins) and what happens to them."""

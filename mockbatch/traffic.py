@@ -13,35 +13,39 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mockbatch.operations import PARAM, SURFACES
 from mockbatch.scenarios import Fault, Scenario
 
 JOURNAL_SIZE = 10_000  # the newest requests kept: a server polled for hours must not grow without end
 TEXT_MAX = 256  # characters kept of any string in an entry: a 60 KB path must not cost 60 KB per entry
 KEY_KIND = re.compile(r"[A-Za-z0-9]{1,7}[-_]")  # "sk-", "sk_", "sess-": what kind of key it is
 
-# (method, path pattern) -> operation name, as the SDKs call them
-_OPERATIONS = [
-    ("POST", r"/v1/files", "files.create"),
-    ("GET", r"/v1/files", "files.list"),
-    ("GET", r"/v1/files/(?P<file_id>[^/]+)", "files.retrieve"),
-    ("DELETE", r"/v1/files/(?P<file_id>[^/]+)", "files.delete"),
-    ("GET", r"/v1/files/(?P<file_id>[^/]+)/content", "files.content"),
-    ("POST", r"/v1/batches", "batches.create"),
-    ("GET", r"/v1/batches", "batches.list"),
-    ("GET", r"/v1/batches/(?P<batch_id>[^/]+)", "batches.retrieve"),
-    ("POST", r"/v1/batches/(?P<batch_id>[^/]+)/cancel", "batches.cancel"),
-    ("POST", r"/v1/uploads", "uploads.create"),
-    ("POST", r"/v1/uploads/[^/]+/parts", "uploads.parts.create"),
-    ("POST", r"/v1/uploads/[^/]+/complete", "uploads.complete"),
-    ("POST", r"/v1/uploads/[^/]+/cancel", "uploads.cancel"),
-]
-OPERATIONS = [(method, re.compile(pattern + "/?$"), name) for method, pattern, name in _OPERATIONS]
+def _pattern(template: str) -> re.Pattern[str]:
+    """A path template as a regex over the raw request path (the journal and the faults see a request before
+    it is routed): each `{name}` is one segment, as Starlette routes it; a trailing slash is let through."""
+    parts = PARAM.split(template)  # literal, name, literal, ...
+    regex = "".join(f"(?P<{part}>[^/]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts))
+    return re.compile(regex + "/?$")
+
+
+def _matchers() -> dict[str, list[tuple[re.Pattern[str], str]]]:
+    """By method, the journaled operations' patterns and names: the hot ones first, as every request is matched
+    here (the patterns are disjoint, so the order changes only how soon one is found)."""
+    by_method: dict[str, list[tuple[re.Pattern[str], str]]] = {}
+    for surface in SURFACES:
+        if surface.journaled:
+            for op in sorted(surface.operations, key=lambda op: not op.hot):
+                by_method.setdefault(op.method, []).append((_pattern(surface.full_path(op)), op.name))
+    return by_method
+
+
+MATCHERS = _matchers()
 
 
 def operation(method: str, path: str) -> tuple[str | None, dict[str, str]]:
     """The operation name of a request and the ids in its path."""
-    for m, pattern, name in OPERATIONS:
-        if m == method and (found := pattern.match(path)):
+    for pattern, name in MATCHERS.get(method, ()):
+        if found := pattern.match(path):
             return name, found.groupdict()
     return None, {}
 

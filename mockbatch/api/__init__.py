@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.routing import Mount
+from mockbatch.api import batches, control, files, openapi, uploads  # noqa: F401  (each attaches its handlers)
+from mockbatch.api.routing import build_routes
 
-from mockbatch.api import batches, control, files, openapi, uploads
-
-routes = [
-    Mount("/v1", routes=batches.routes + files.routes + uploads.routes),  # batches first: polls are the hot path
-    Mount("/_mockbatch", routes=control.routes),
-    *openapi.routes,
-]
+routes = build_routes()  # from the tables in mockbatch.operations: batches first, as polls are the hot path

@@ -4,36 +4,33 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mockbatch.api.render import answer, engine, int_param, json_body, json_response, tenant
+from mockbatch.api.routing import OPENAI
 
 
+@OPENAI.handles("batches.create")
 async def create_batch(request: Request) -> Response:
     who = tenant(request)
     scenario = request.headers.get("x-mockbatch-scenario")
-    return answer(request, await engine(request).create_batch(who, await json_body(request), scenario))
+    return answer(request, await engine(request).batches.create(who, await json_body(request), scenario))
 
 
+@OPENAI.handles("batches.list")
 async def list_batches(request: Request) -> Response:
     who = tenant(request)
     limit = int_param(request, "limit", 20, 1, 100)
     stale = float(request.scope.get("mockbatch.stale", 0.0))  # set by a scenario's stale_list fault
-    return json_response(await engine(request).list_batches(who, request.query_params.get("after") or None, limit,
+    return json_response(await engine(request).batches.list(who, request.query_params.get("after") or None, limit,
                                                             stale))
 
 
+@OPENAI.handles("batches.retrieve")
 async def retrieve_batch(request: Request) -> Response:
-    return answer(request, await engine(request).get_batch(tenant(request), request.path_params["batch_id"]))
+    return answer(request, await engine(request).batches.retrieve(tenant(request), request.path_params["batch_id"]))
 
 
+@OPENAI.handles("batches.cancel")
 async def cancel_batch(request: Request) -> Response:
-    return answer(request, await engine(request).cancel_batch(tenant(request), request.path_params["batch_id"]))
+    return answer(request, await engine(request).batches.cancel(tenant(request), request.path_params["batch_id"]))
 
-
-routes = [
-    Route("/batches", create_batch, methods=["POST"]),
-    Route("/batches", list_batches, methods=["GET"]),
-    Route("/batches/{batch_id}", retrieve_batch, methods=["GET"]),
-    Route("/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
-]

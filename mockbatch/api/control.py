@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mockbatch import __version__
 from mockbatch.api.render import engine, json_body, json_response, tenant
+from mockbatch.api.routing import CONTROL
 from mockbatch.errors import InvalidRequest
 from mockbatch.lifecycle import Status
 from mockbatch.scenarios import Scenario, quoted
@@ -33,15 +33,20 @@ def keyed(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Reque
     return guarded
 
 
+@CONTROL.handles("control.health")
 async def health(request: Request) -> Response:
     return json_response({"status": "ok", "version": __version__})
 
 
+@CONTROL.handles("control.reset")
+@keyed
 async def reset(request: Request) -> Response:
-    await engine(request).reset()
+    await engine(request).control.reset()
     return json_response({"status": "ok"})
 
 
+@CONTROL.handles("control.clock")
+@keyed
 async def clock(request: Request) -> Response:
     c = engine(request).clock
     return json_response({"mode": c.mode, "now": c.now()})
@@ -50,6 +55,8 @@ async def clock(request: Request) -> Response:
 LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
+@CONTROL.handles("control.clock.advance")
+@keyed
 async def advance(request: Request) -> Response:
     body = await json_body(request)
     seconds = body.get("seconds")
@@ -58,7 +65,7 @@ async def advance(request: Request) -> Response:
     e = engine(request)
     if seconds > LATEST - e.clock.now():  # past it, timestamps are no longer dates (and floats run out)
         raise InvalidRequest("'seconds' would take the clock past the year 9999.", param="seconds")
-    now = await e.advance(float(seconds))
+    now = await e.control.advance(float(seconds))
     return json_response({"mode": e.clock.mode, "now": now})
 
 
@@ -66,50 +73,49 @@ def _scenario(s: Scenario) -> dict[str, str]:
     return {"name": s.name, "description": s.description}
 
 
+@CONTROL.handles("control.scenarios.list")
+@keyed
 async def list_scenarios(request: Request) -> Response:
-    book = engine(request).scenarios
+    book = engine(request).active.book
     return json_response({"data": [{**_scenario(s), "source": s.source} for s in book.scenarios.values()]})
 
 
+@CONTROL.handles("control.scenario.retrieve")
+@keyed
 async def get_scenario(request: Request) -> Response:
-    return json_response(_scenario(engine(request).scenario))
+    return json_response(_scenario(engine(request).active.current))
 
 
+@CONTROL.handles("control.scenario.update")
+@keyed
 async def put_scenario(request: Request) -> Response:
     name = (await json_body(request)).get("name")
     if not isinstance(name, str) or not name:
         raise InvalidRequest("'name' must be the name of a scenario.", param="name")
-    engine(request).scenarios.check_name(name, param="name")
-    return json_response(_scenario(engine(request).use_scenario(name)))
+    engine(request).active.book.check_name(name, param="name")
+    return json_response(_scenario(engine(request).control.use_scenario(name)))
 
 
+@CONTROL.handles("control.batches.transition")
+@keyed
 async def transition(request: Request) -> Response:
     to = (await json_body(request)).get("to")
     if not isinstance(to, str):
         raise InvalidRequest("'to' must be a batch status.", param="to")
     if to not in STATUSES:  # said here, as the engine would, but with `to` quoted so the answer always encodes
         raise InvalidRequest(f"Unknown status {quoted(to)}; expected one of: {', '.join(STATUSES)}.", param="to")
-    return json_response(await engine(request).transition(request.path_params["batch_id"], to))
+    return json_response(await engine(request).control.transition(request.path_params["batch_id"], to))
 
 
+@CONTROL.handles("control.requests.list")
+@keyed
 async def requests(request: Request) -> Response:
     return json_response({"data": [e.to_dict() for e in engine(request).traffic.journal]})
 
 
+@CONTROL.handles("control.requests.clear")
+@keyed
 async def clear_requests(request: Request) -> Response:
     engine(request).traffic.journal.clear()
     return json_response({"data": []})
 
-
-routes = [
-    Route("/health", health, methods=["GET"]),
-    Route("/reset", keyed(reset), methods=["POST"]),
-    Route("/clock", keyed(clock), methods=["GET"]),
-    Route("/clock/advance", keyed(advance), methods=["POST"]),
-    Route("/scenarios", keyed(list_scenarios), methods=["GET"]),
-    Route("/scenario", keyed(get_scenario), methods=["GET"]),
-    Route("/scenario", keyed(put_scenario), methods=["PUT"]),
-    Route("/batches/{batch_id}/transition", keyed(transition), methods=["POST"]),
-    Route("/requests", keyed(requests), methods=["GET"]),
-    Route("/requests", keyed(clear_requests), methods=["DELETE"]),
-]

@@ -1,5 +1,7 @@
-"""Plain ASGI middleware in front of /v1: records every request in the journal and applies the scripted
-API faults of the scenario in force (the X-Mockbatch-Scenario header's, else the server's)."""
+"""Plain ASGI middleware in front of the journaled surfaces (/v1): records every request in the journal and
+applies the scripted API faults of the scenario in force (the X-Mockbatch-Scenario header's, else the server's).
+
+It runs before routing, so a request is named by `traffic.operation` over its raw path."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockbatch.api.render import ANSWER, error_body
 from mockbatch.errors import MockBatchError
+from mockbatch.errors import status_envelope as scripted_error
+from mockbatch.operations import SURFACES
 from mockbatch.scenarios import Fault
-from mockbatch.scenarios import error_body as scripted_error
 from mockbatch.traffic import Entry, operation
 
 SCENARIO_HEADER = b"x-mockbatch-scenario"
+JOURNALED = tuple(surface.prefix + "/" for surface in SURFACES if surface.journaled)  # "/v1/"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -27,11 +31,20 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _abort(receive: Receive) -> None:
-    """Drop the connection with a TCP reset (the ASGI server's transport is reached through `receive`)."""
-    transport = getattr(getattr(receive, "__self__", None), "transport", None)
-    if transport is None:
+def transport_of(receive: Receive) -> asyncio.Transport:
+    """The connection's asyncio transport, which ASGI does not expose: the only way to drop a connection
+    mid-answer (the reset and truncate faults). It leans on a uvicorn internal, `receive` being a bound method of
+    its per-request cycle (h11 and httptools alike), which keeps the transport as `.transport`;
+    tests/test_operations.py fails loudly if that changes."""
+    found = getattr(getattr(receive, "__self__", None), "transport", None)
+    if found is None:
         raise ConnectionResetError("cannot reach the transport to reset the connection")
+    return found
+
+
+def _abort(receive: Receive) -> None:
+    """Drop the connection with a TCP reset."""
+    transport = transport_of(receive)
     sock = transport.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -51,7 +64,7 @@ class Faults:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not scope["path"].startswith(JOURNALED):
             await self.app(scope, receive, send)
             return
         engine = scope["state"]["engine"]
@@ -64,7 +77,7 @@ class Faults:
                       path_ids.get("file_id"))
         engine.traffic.journal.append(entry)
         try:
-            scenario = engine.pick_scenario(None, _header(scope, SCENARIO_HEADER))
+            scenario = engine.active.pick(None, _header(scope, SCENARIO_HEADER))
         except MockBatchError as exc:
             entry.status = exc.status
             await _json(send, exc.status, error_body(exc.message, exc.type, exc.param, exc.code))
@@ -89,7 +102,7 @@ class Faults:
         elif body.get("object") == "file":
             entry.file_id = body["id"]
             if fault is not None and fault.effect == "invisible_file" and op == "files.create":
-                engine.hide_file(token, body["id"], fault.seconds)
+                engine.files.hide(token, body["id"], fault.seconds)
 
     async def _apply(self, fault: Fault, engine: Any, scope: Scope, receive: Receive, send: Send) -> None:
         effect = fault.effect
@@ -147,6 +160,9 @@ def _truncating(send: Send, receive: Receive, limit: int) -> Send:
 
 
 def _dribbling(send: Send, size: int, interval: float) -> Send:
+    """Each piece goes as its own ASGI message, which uvicorn writes to the socket at once (no transport reached;
+    tests/test_scenarios.py's dribble test times the pieces)."""
+
     async def wrapped(message: Message) -> None:
         if message["type"] != "http.response.body":
             await send(message)

@@ -8,10 +8,10 @@ from urllib.parse import quote
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
 from mockbatch.api.render import answer, choice_param, engine, int_param, json_response, tenant
-from mockbatch.engine import MAX_FILE_BYTES
+from mockbatch.api.routing import OPENAI
+from mockbatch.engine.files import MAX_FILE_BYTES
 from mockbatch.errors import InvalidRequest, PayloadTooLarge, missing_parameter
 
 READ_SIZE = 1 << 20
@@ -22,12 +22,13 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield data
 
 
+@OPENAI.handles("files.create")
 async def create_file(request: Request) -> Response:
     who = tenant(request)
     size = int(request.headers.get("content-length") or 0)
     if size > MAX_FILE_BYTES + (1 << 20):
         raise PayloadTooLarge(f"File is too large. The maximum size is {MAX_FILE_BYTES} bytes.", param="file")
-    engine(request).expect_upload(size)
+    engine(request).files.expect_upload(size)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("Expected a multipart/form-data body with the fields 'file' and 'purpose'.")
     try:
@@ -44,31 +45,35 @@ async def create_file(request: Request) -> Response:
         purpose = form.get("purpose")
         if not isinstance(purpose, str | None):
             raise InvalidRequest("Invalid type for 'purpose': expected a string.", param="purpose", code="invalid_type")
-        created = await engine(request).create_file(who, upload.filename or "file", purpose, _chunks(upload),
+        created = await engine(request).files.create(who, upload.filename or "file", purpose, _chunks(upload),
                                                     expires_after)
     finally:
         await form.close()
     return answer(request, created)
 
 
+@OPENAI.handles("files.list")
 async def list_files(request: Request) -> Response:
     who = tenant(request)
     limit = int_param(request, "limit", 10_000, 1, 10_000)
     order = choice_param(request, "order", "desc", ["asc", "desc"])
-    return json_response(await engine(request).list_files(
+    return json_response(await engine(request).files.list(
         who, request.query_params.get("purpose") or None, request.query_params.get("after") or None, limit, order))
 
 
+@OPENAI.handles("files.retrieve")
 async def retrieve_file(request: Request) -> Response:
-    return json_response(await engine(request).get_file(tenant(request), request.path_params["file_id"]))
+    return json_response(await engine(request).files.retrieve(tenant(request), request.path_params["file_id"]))
 
 
+@OPENAI.handles("files.delete")
 async def delete_file(request: Request) -> Response:
-    return json_response(await engine(request).delete_file(tenant(request), request.path_params["file_id"]))
+    return json_response(await engine(request).files.delete(tenant(request), request.path_params["file_id"]))
 
 
+@OPENAI.handles("files.content")
 async def file_content(request: Request) -> Response:
-    file, chunks = await engine(request).file_content(tenant(request), request.path_params["file_id"])
+    file, chunks = await engine(request).files.content(tenant(request), request.path_params["file_id"])
     headers = {"content-disposition": _disposition(file["filename"]), "content-length": str(file["bytes"])}
     return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
@@ -80,11 +85,3 @@ def _disposition(filename: str) -> str:
         return f'attachment; filename="{filename}"'
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
-
-routes = [
-    Route("/files", create_file, methods=["POST"]),
-    Route("/files", list_files, methods=["GET"]),
-    Route("/files/{file_id}", retrieve_file, methods=["GET"]),
-    Route("/files/{file_id}", delete_file, methods=["DELETE"]),
-    Route("/files/{file_id}/content", file_content, methods=["GET"]),
-]

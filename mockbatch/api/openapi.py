@@ -1,4 +1,5 @@
-"""GET /openapi.json: the server's own surface as an OpenAPI 3 document, written by hand.
+"""GET /openapi.json: the server's own surface as an OpenAPI 3 document. Its paths, methods and operationIds
+come from the operation tables (mockbatch.operations); what each operation takes and answers is written here.
 
 It describes what this server answers (the Files, Batches and Uploads API under /v1 and the control plane
 under /_mockbatch), every error in the OpenAI envelope, so that clients and fuzzers can hold it to it.
@@ -10,12 +11,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mockbatch import __version__
 from mockbatch.api.render import json_response
+from mockbatch.api.routing import META
 from mockbatch.catalog import ENDPOINTS
 from mockbatch.lifecycle import Status
+from mockbatch.operations import SURFACES, Surface
 from mockbatch.validation import FILE_PURPOSES
 
 JSON = "application/json"
@@ -123,77 +125,59 @@ KEYED = [{}, {"bearer": []}]  # the control plane asks for a key only when the s
 CONTENT = {"description": "The file's bytes", "content": {"application/octet-stream": {"schema": {
     "type": "string", "format": "binary"}}}}
 
-PATHS: dict[str, Any] = {
-    "/v1/files": {
-        "post": {"operationId": "createFile", "requestBody": body("CreateFile", "multipart/form-data"),
-                 "responses": answers("File", *V1, 413, 507)},
-        "get": {"operationId": "listFiles", "parameters": LIST_FILES, "responses": answers("FileList", *V1)},
-    },
-    "/v1/files/{file_id}": {
-        "parameters": path_id("file_id"),
-        "get": {"operationId": "retrieveFile", "responses": answers("File", *V1, 404)},
-        "delete": {"operationId": "deleteFile", "responses": answers("FileDeleted", *V1, 404)},
-    },
-    "/v1/files/{file_id}/content": {
-        "parameters": path_id("file_id"),
-        "get": {"operationId": "downloadFile", "responses": answers(CONTENT, *V1, 404)},
-    },
-    "/v1/batches": {
-        "post": {"operationId": "createBatch", "requestBody": body("CreateBatch"),
-                 "responses": answers("Batch", *V1, 413, 507)},
-        "get": {"operationId": "listBatches", "parameters": LIST_BATCHES, "responses": answers("BatchList", *V1)},
-    },
-    "/v1/batches/{batch_id}": {
-        "parameters": path_id("batch_id"),
-        "get": {"operationId": "retrieveBatch", "responses": answers("Batch", *V1, 404)},
-    },
-    "/v1/batches/{batch_id}/cancel": {
-        "parameters": path_id("batch_id"),
-        "post": {"operationId": "cancelBatch", "responses": answers("Batch", *V1, 404, 409)},
-    },
-    "/v1/uploads": {
-        "post": {"operationId": "createUpload", "requestBody": body("CreateUpload"),
-                 "responses": answers("Upload", *V1, 413)},
-    },
-    "/v1/uploads/{upload_id}/parts": {
-        "parameters": path_id("upload_id"),
-        "post": {"operationId": "addUploadPart",
-                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": obj(
-                     {"data": {"type": "string", "format": "binary"}})}}},
-                 "responses": answers("UploadPart", *V1, 404, 413)},
-    },
-    "/v1/uploads/{upload_id}/complete": {
-        "parameters": path_id("upload_id"),
-        "post": {"operationId": "completeUpload", "requestBody": body("CompleteUpload"),
-                 "responses": answers("Upload", *V1, 404, 413)},
-    },
-    "/v1/uploads/{upload_id}/cancel": {
-        "parameters": path_id("upload_id"),
-        "post": {"operationId": "cancelUpload", "responses": answers("Upload", *V1, 404)},
-    },
-    "/_mockbatch/health": {"get": {"operationId": "health", "security": [], "responses": answers("Status")}},
-    "/_mockbatch/reset": {"post": {"operationId": "reset", "security": KEYED, "responses": answers("Status", 401)}},
-    "/_mockbatch/clock": {"get": {"operationId": "clock", "security": KEYED, "responses": answers("Clock", 401)}},
-    "/_mockbatch/clock/advance": {"post": {"operationId": "advanceClock", "security": KEYED,
-                                           "requestBody": body("Advance"),
-                                           "responses": answers("Clock", 400, 401, 413)}},
-    "/_mockbatch/scenarios": {"get": {"operationId": "listScenarios", "security": KEYED,
-                                      "responses": answers("ScenarioList", 401)}},
-    "/_mockbatch/scenario": {
-        "get": {"operationId": "getScenario", "security": KEYED, "responses": answers("Scenario", 401)},
-        "put": {"operationId": "useScenario", "security": KEYED, "requestBody": body("Scenario"),
-                "responses": answers("Scenario", 400, 401, 413)},
-    },
-    "/_mockbatch/batches/{batch_id}/transition": {
-        "parameters": path_id("batch_id"),
-        "post": {"operationId": "transitionBatch", "security": KEYED, "requestBody": body("Transition"),
-                 "responses": answers("Batch", 400, 401, 404, 409, 413)},
-    },
-    "/_mockbatch/requests": {
-        "get": {"operationId": "listRequests", "security": KEYED, "responses": answers("Journal", 401)},
-        "delete": {"operationId": "clearRequests", "security": KEYED, "responses": answers("Journal", 401)},
-    },
+# What each operation takes and answers, by operation name (mockbatch.operations has its method, path and id).
+SPECS: dict[str, dict[str, Any]] = {
+    "files.create": {"requestBody": body("CreateFile", "multipart/form-data"),
+                     "responses": answers("File", *V1, 413, 507)},
+    "files.list": {"parameters": LIST_FILES, "responses": answers("FileList", *V1)},
+    "files.retrieve": {"responses": answers("File", *V1, 404)},
+    "files.content": {"responses": answers(CONTENT, *V1, 404)},
+    "files.delete": {"responses": answers("FileDeleted", *V1, 404)},
+    "batches.create": {"requestBody": body("CreateBatch"), "responses": answers("Batch", *V1, 413, 507)},
+    "batches.list": {"parameters": LIST_BATCHES, "responses": answers("BatchList", *V1)},
+    "batches.retrieve": {"responses": answers("Batch", *V1, 404)},
+    "batches.cancel": {"responses": answers("Batch", *V1, 404, 409)},
+    "uploads.create": {"requestBody": body("CreateUpload"), "responses": answers("Upload", *V1, 413)},
+    "uploads.parts.create": {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": obj(
+            {"data": {"type": "string", "format": "binary"}})}}},
+        "responses": answers("UploadPart", *V1, 404, 413)},
+    "uploads.complete": {"requestBody": body("CompleteUpload"), "responses": answers("Upload", *V1, 404, 413)},
+    "uploads.cancel": {"responses": answers("Upload", *V1, 404)},
+    "control.health": {"security": [], "responses": answers("Status")},
+    "control.reset": {"security": KEYED, "responses": answers("Status", 401)},
+    "control.clock": {"security": KEYED, "responses": answers("Clock", 401)},
+    "control.clock.advance": {"security": KEYED, "requestBody": body("Advance"),
+                              "responses": answers("Clock", 400, 401, 413)},
+    "control.scenarios.list": {"security": KEYED, "responses": answers("ScenarioList", 401)},
+    "control.scenario.retrieve": {"security": KEYED, "responses": answers("Scenario", 401)},
+    "control.scenario.update": {"security": KEYED, "requestBody": body("Scenario"),
+                                "responses": answers("Scenario", 400, 401, 413)},
+    "control.batches.transition": {"security": KEYED, "requestBody": body("Transition"),
+                                   "responses": answers("Batch", 400, 401, 404, 409, 413)},
+    "control.requests.list": {"security": KEYED, "responses": answers("Journal", 401)},
+    "control.requests.clear": {"security": KEYED, "responses": answers("Journal", 401)},
 }
+
+
+def paths(surfaces: tuple[Surface, ...]) -> dict[str, Any]:
+    """The documented surfaces' operations as OpenAPI paths: the method, path and operationId from the tables,
+    the rest from SPECS; an operation without a spec (or a spec without an operation) fails at import."""
+    documented = [(surface, op) for surface in surfaces if surface.documented for op in surface.operations]
+    if unmatched := {op.name for _, op in documented} ^ set(SPECS):
+        raise LookupError(f"operations and OpenAPI specs do not pair up: {', '.join(sorted(unmatched))}")
+    ids = [op.operation_id for _, op in documented]
+    if len(set(ids)) != len(ids):
+        raise ValueError("an operationId is declared twice: each must be unique in the document")
+    out: dict[str, Any] = {}
+    for surface, op in documented:
+        item = out.setdefault(surface.full_path(op), {"parameters": [p for name in op.params for p in path_id(name)]}
+                              if op.params else {})
+        item[op.method.lower()] = {"operationId": op.operation_id, **SPECS[op.name]}
+    return out
+
+
+PATHS = paths(SURFACES)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -205,8 +189,7 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
+@META.handles("openapi")
 async def openapi(request: Request) -> Response:
     return json_response(DOCUMENT)
 
-
-routes = [Route("/openapi.json", openapi, methods=["GET"])]

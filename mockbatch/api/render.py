@@ -86,7 +86,8 @@ async def json_body(request: Request) -> dict[str, Any]:
         if size > MAX_JSON_BYTES:
             raise PayloadTooLarge(f"Request body too large. The maximum size is {MAX_JSON_BYTES} bytes.")
         chunks.append(chunk)
-    raw = request._body = b"".join(chunks)  # kept where `request.body()` looks, for anyone reading it again
+    raw = b"".join(chunks)
+    keep_body(request, raw)
     try:
         data = json.loads(raw) if raw.strip() else {}
     except (ValueError, RecursionError):
@@ -97,6 +98,13 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InvalidRequest(f"Invalid '{param}': the string holds an unpaired UTF-16 surrogate, which is not valid "
                              "Unicode.", param=param, code="invalid_value")
     return data
+
+
+def keep_body(request: Request, raw: bytes) -> None:
+    """Leave a body read through `request.stream()` where `request.body()` looks, for anyone reading it again (a
+    stream is read once). It leans on a Starlette internal, the private `Request._body` cache;
+    tests/test_operations.py fails loudly if that changes."""
+    request._body = raw
 
 
 def _unpaired(data: dict[str, Any]) -> str | None:

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mockbatch.api.render import engine, json_body, json_response, tenant
+from mockbatch.api.routing import OPENAI
+from mockbatch.engine.uploads import MAX_PART_BYTES, part_too_large
 from mockbatch.errors import InvalidRequest, missing_parameter
-from mockbatch.uploads import MAX_PART_BYTES, part_too_large
 
 READ_SIZE = 1 << 20
 FORM_OVERHEAD = 1 << 20  # room for the multipart framing around a part of the maximum size
@@ -26,11 +26,13 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+@OPENAI.handles("uploads.create")
 async def create_upload(request: Request) -> Response:
     who = tenant(request)
     return json_response(await engine(request).uploads.create(who, await json_body(request)))
 
 
+@OPENAI.handles("uploads.parts.create")
 async def add_part(request: Request) -> Response:
     who = tenant(request)
     upload_id = request.path_params["upload_id"]
@@ -59,19 +61,14 @@ async def add_part(request: Request) -> Response:
     return json_response(part)
 
 
+@OPENAI.handles("uploads.complete")
 async def complete_upload(request: Request) -> Response:
     who = tenant(request)
     return json_response(await engine(request).uploads.complete(who, request.path_params["upload_id"],
                                                                 await json_body(request)))
 
 
+@OPENAI.handles("uploads.cancel")
 async def cancel_upload(request: Request) -> Response:
     return json_response(await engine(request).uploads.cancel(tenant(request), request.path_params["upload_id"]))
 
-
-routes = [
-    Route("/uploads", create_upload, methods=["POST"]),
-    Route("/uploads/{upload_id}/parts", add_part, methods=["POST"]),
-    Route("/uploads/{upload_id}/complete", complete_upload, methods=["POST"]),
-    Route("/uploads/{upload_id}/cancel", cancel_upload, methods=["POST"]),
-]

@@ -1,0 +1,104 @@
+"""Every HTTP operation the server answers, declared once, as plain data.
+
+An API surface is a table: its path prefix and its operations, each with its name (as the SDKs call it),
+method, path template and a description. The HTTP layer derives from it the Starlette routes (attaching
+a handler to each name), the request journal's operation names and the matcher of scenario faults, the
+names a scenario file may give, and the paths of /openapi.json. It imports nothing of the api layer, so
+that scenarios.py (below it) can check names against it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")  # a path parameter: matches [^/]+, as Starlette does; no converters
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str  # as the SDKs call it ("batches.retrieve"): what the journal shows and a scenario's fault names
+    method: str
+    path: str  # a Starlette path template under the surface's prefix: "/batches/{batch_id}"
+    operation_id: str  # in /openapi.json
+    description: str
+    hot: bool = False  # tried first by the router and the journal's matcher: the batch calls, which clients poll
+
+    def __post_init__(self) -> None:
+        literal = PARAM.sub("", self.path)
+        if not self.path.startswith("/") or "{" in literal or "}" in literal or self.method != self.method.upper():
+            raise ValueError(f"{self.name}: bad method or path template: {self.method} {self.path}")
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(PARAM.findall(self.path))
+
+
+@dataclass(frozen=True)
+class Surface:
+    name: str
+    prefix: str  # "/v1"; "" for paths at the root
+    operations: tuple[Operation, ...]
+    journaled: bool = False  # its requests go in the journal and get the scenario's API faults
+    documented: bool = True  # its operations are in /openapi.json
+
+    def __post_init__(self) -> None:
+        names = [op.name for op in self.operations]
+        routes = [(op.method, op.path) for op in self.operations]
+        if len(set(names)) != len(names) or len(set(routes)) != len(routes):
+            raise ValueError(f"surface {self.name}: an operation name, or a method and path, is declared twice")
+
+    def operation(self, name: str) -> Operation:
+        for op in self.operations:
+            if op.name == name:
+                return op
+        raise KeyError(f"surface {self.name} has no operation {name!r}")
+
+    def full_path(self, op: Operation) -> str:
+        """The path template a client calls: the operation's under the surface's prefix."""
+        return self.prefix + op.path
+
+
+OPENAI = Surface("openai", "/v1", journaled=True, operations=(
+    Operation("files.create", "POST", "/files", "createFile", "Upload a file (multipart: file, purpose)."),
+    Operation("files.list", "GET", "/files", "listFiles", "List the caller's files."),
+    Operation("files.retrieve", "GET", "/files/{file_id}", "retrieveFile", "A file object."),
+    Operation("files.content", "GET", "/files/{file_id}/content", "downloadFile", "A file's bytes."),
+    Operation("files.delete", "DELETE", "/files/{file_id}", "deleteFile", "Delete a file."),
+    Operation("batches.create", "POST", "/batches", "createBatch", "Start a batch over an uploaded file.",
+              hot=True),
+    Operation("batches.list", "GET", "/batches", "listBatches", "List the caller's batches.", hot=True),
+    Operation("batches.retrieve", "GET", "/batches/{batch_id}", "retrieveBatch", "A batch, as it stands.", hot=True),
+    Operation("batches.cancel", "POST", "/batches/{batch_id}/cancel", "cancelBatch", "Cancel a batch.", hot=True),
+    Operation("uploads.create", "POST", "/uploads", "createUpload", "Open an upload of a large file in parts."),
+    Operation("uploads.parts.create", "POST", "/uploads/{upload_id}/parts", "addUploadPart",
+              "Add a part (multipart: data)."),
+    Operation("uploads.complete", "POST", "/uploads/{upload_id}/complete", "completeUpload",
+              "Join the parts into a file."),
+    Operation("uploads.cancel", "POST", "/uploads/{upload_id}/cancel", "cancelUpload", "Cancel an upload."),
+))
+
+CONTROL = Surface("control", "/_mockbatch", operations=(
+    Operation("control.health", "GET", "/health", "health", "Is the server up (open even with --api-key)."),
+    Operation("control.reset", "POST", "/reset", "reset", "Forget every file, batch and journal entry."),
+    Operation("control.clock", "GET", "/clock", "clock", "The clock's mode and virtual time."),
+    Operation("control.clock.advance", "POST", "/clock/advance", "advanceClock", "Move the virtual clock on."),
+    Operation("control.scenarios.list", "GET", "/scenarios", "listScenarios", "The scenarios the server knows."),
+    Operation("control.scenario.retrieve", "GET", "/scenario", "getScenario", "The scenario in force."),
+    Operation("control.scenario.update", "PUT", "/scenario", "useScenario", "Put another scenario in force."),
+    Operation("control.batches.transition", "POST", "/batches/{batch_id}/transition", "transitionBatch",
+              "Move a batch to a status now."),
+    Operation("control.requests.list", "GET", "/requests", "listRequests", "The request journal."),
+    Operation("control.requests.clear", "DELETE", "/requests", "clearRequests", "Empty the request journal."),
+))
+
+META = Surface("meta", "", documented=False, operations=(
+    Operation("openapi", "GET", "/openapi.json", "openapi", "This server's OpenAPI document."),
+))
+
+SURFACES = (OPENAI, CONTROL, META)  # in routing order
+
+
+def journaled_names() -> tuple[str, ...]:
+    """The operations a scenario's fault may name: those of the journaled surfaces, in declaration order."""
+    return tuple(dict.fromkeys(op.name for s in SURFACES if s.journaled for op in s.operations))
