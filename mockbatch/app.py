@@ -12,13 +12,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from mockbatch import catalog, jobs
 from mockbatch.api import routes
 from mockbatch.api.faults import Faults
 from mockbatch.api.render import EXCEPTION_HANDLERS, CommonHeaders
 from mockbatch.clock import Clock
-from mockbatch.engine import Engine
+from mockbatch.engine import ActiveScenario, Batches, Control, Engine, Files, Scheduler, Uploads
+from mockbatch.scenarios import ScenarioBook
 from mockbatch.settings import Settings
 from mockbatch.store import Store
+from mockbatch.traffic import Traffic
 
 
 @contextlib.contextmanager
@@ -35,6 +38,20 @@ def database_path(settings: Settings) -> Any:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def build_engine(store: Store, settings: Settings) -> Engine:
+    """Every collaborator of the engine, built once here and handed what it needs."""
+    clock = Clock(settings.clock, settings.time_scale, settings.start_time)
+    runner = jobs.Runner(settings.workers)
+    traffic = Traffic(settings.seed)
+    active = ActiveScenario(ScenarioBook(settings.scenarios_dir), settings)
+    scheduler = Scheduler(store, clock, runner, catalog.build(settings.models_file), settings.seed,
+                          settings.enqueued_token_limit, settings.tick_seconds)
+    files = Files(store, clock, settings.seed, runner)
+    batches = Batches(store, clock, settings.seed, scheduler, files, active)
+    control = Control(store, clock, scheduler, batches, files, active, traffic, settings.start_time)
+    return Engine(clock, files, Uploads(store, clock, settings.seed), batches, scheduler, control, active, traffic)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -42,14 +59,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         with database_path(settings) as path:
             async with Store.open(path, settings.max_db_bytes) as store:
-                engine = Engine(store, Clock(settings.clock, settings.time_scale, settings.start_time), settings)
+                engine = build_engine(store, settings)
                 app.state.engine = engine
                 app.state.failures = engine.failures
-                await engine.start()
+                await engine.control.start(settings.warm_workers)
                 try:
                     yield {"engine": engine, "settings": settings}
                 finally:
-                    await engine.stop()
+                    await engine.scheduler.stop()
 
     return Starlette(
         routes=routes,

@@ -25,10 +25,6 @@ def wall() -> float:
     return time.time()
 
 
-def monotonic() -> float:
-    return time.monotonic()
-
-
 @dataclass(frozen=True)
 class Anchor:
     """Virtual time `virtual` was reached at wall time `wall`; for the manual clock `wall` is unused."""
@@ -102,12 +98,6 @@ class Clock:
             a = self._anchor
             self._anchor = Anchor(a.mode, a.virtual + seconds, a.wall, a.scale)
             return self.now()
-
-    def real_seconds(self, virtual_seconds: float) -> float:
-        """How long the real clock takes to cover `virtual_seconds` (infinite for the manual clock)."""
-        if self.mode == "manual":
-            return float("inf")
-        return virtual_seconds / self.scale
 
 
 def _is_date(t: float) -> bool:

@@ -13,6 +13,8 @@ The HTTP layer renders them as {"error": {"message", "type", "param", "code"}}.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MockBatchError(Exception):
     status = 400
@@ -92,3 +94,29 @@ def json_type(value: object) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
+
+
+# -- the envelope of a scripted status (scenario faults and line rules) -----------------------------------
+DEFAULT_ERRORS: dict[int, tuple[str, str | None, str]] = {  # status -> (type, code, message)
+    400: ("invalid_request_error", None, "Bad request."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    403: ("invalid_request_error", None, "You are not allowed to perform this request."),
+    404: ("invalid_request_error", None, "Not found."),
+    408: ("invalid_request_error", None, "Request timed out."),
+    409: ("invalid_request_error", None, "Conflict."),
+    429: ("requests", "rate_limit_exceeded",
+          "Rate limit reached for requests. Please try again in 1s. "
+          "Visit https://platform.openai.com/account/rate-limits to learn more."),
+    500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
+    502: ("server_error", None, "Bad gateway."),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+
+def status_envelope(status: int, error: dict[str, Any] | None) -> dict[str, Any]:
+    """An OpenAI error envelope for `status`, with the scenario's fields over the defaults."""
+    type_, code, message = DEFAULT_ERRORS.get(status, ("server_error" if status >= 500 else "invalid_request_error",
+                                                       None, f"Error {status}."))
+    body = {"message": message, "type": type_, "param": None, "code": code}
+    body.update(error or {})
+    return {"error": body}

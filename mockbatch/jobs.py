@@ -31,8 +31,8 @@ from typing import Any
 from mockbatch import catalog
 from mockbatch.generators import GENERATORS, Generated, LineContext, Usage
 from mockbatch.generators.base import dumps
-from mockbatch.lifecycle import OutputKey
-from mockbatch.scenarios import LineRule, match_line
+from mockbatch.lifecycle import Output, OutputFile, OutputKey, Validated
+from mockbatch.plan import LineRule, match_line
 from mockbatch.store import BlobGone, BlobIO
 from mockbatch.validation import Collector, ExaminedPart, Report, examine, numbered, parse_line, validate
 
@@ -89,11 +89,37 @@ class Part:
     first_chunk: int = 0
 
 
+@dataclass
+class Checked:
+    """What validation found, and each request's scripted outcome (`outcomes`)."""
+
+    validated: Validated
+    outcomes: bytes
+
+
+@dataclass
+class PartWritten:
+    """What one part of an output wrote: bytes of each blob, lines by fate, their usage."""
+
+    output: int
+    error: int
+    completed: int
+    failed: int
+    usage: Usage
+    line_error: str | None  # the traceback of the first line a generator failed on
+
+
+@dataclass
+class Written:
+    output: Output
+    line_error: str | None
+
+
 class Stopped(Exception):
     """The server is stopping or was reset: the job's result would be thrown away."""
 
 
-def run_validation(db_path: str, facts: BatchFacts, stop: threading.Event) -> dict[str, Any]:
+def run_validation(db_path: str, facts: BatchFacts, stop: threading.Event) -> Checked:
     io = BlobIO(db_path)
     try:
         return validation_result(facts, validate(io.lines(facts.input_blob), facts.endpoint, keep_bodies=False,
@@ -125,7 +151,7 @@ def examine_part(db_path: str, facts: BatchFacts, first: int, stop_chunk: int, s
         io.close()
 
 
-def collect(facts: BatchFacts, parts: list[bytes], stop: threading.Event | None = None) -> dict[str, Any]:
+def collect(facts: BatchFacts, parts: list[bytes], stop: threading.Event | None = None) -> Checked:
     """The validation result of a file examined in parts (`examine_part`), in order. (`stop`, which every
     task is given, is not needed: collecting takes a tenth of a second.)"""
     collector = Collector(facts.endpoint, facts.models)
@@ -137,10 +163,10 @@ def collect(facts: BatchFacts, parts: list[bytes], stop: threading.Event | None 
     return validation_result(facts, collector.finish())
 
 
-def validation_result(facts: BatchFacts, report: Report) -> dict[str, Any]:
+def validation_result(facts: BatchFacts, report: Report) -> Checked:
     total = len(report.requests) if report.ok else 0
-    return {"total": total, "model": report.model, "errors": report.errors, "tokens": report.tokens,
-            "outcomes": outcomes(facts, [r.custom_id for r in report.requests]) if total else b""}
+    return Checked(Validated(total, report.model, report.errors, report.tokens),
+                   outcomes(facts, [r.custom_id for r in report.requests]) if total else b"")
 
 
 def outcomes(facts: BatchFacts, custom_ids: list[str]) -> bytes:
@@ -176,7 +202,7 @@ def _never_ran(batch_req: str, custom_id: str, err: dict[str, Any]) -> bytes:
 
 
 def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part: Part,
-               stop: threading.Event) -> dict[str, Any]:
+               stop: threading.Event) -> PartWritten:
     """Write one part's lines: 2xx answers to the output blob, failed and never-run requests to the error blob."""
     generate = GENERATORS[facts.endpoint]
     assert facts.model is not None
@@ -235,8 +261,7 @@ def write_part(db_path: str, facts: BatchFacts, key: OutputKey, total: int, part
                 else:
                     err.write(line)
                     failed += 1
-        return {"output": out.close(), "error": err.close(), "completed": completed, "failed": failed,
-                "usage": Usage(*tokens), "line_error": first_error}
+        return PartWritten(out.close(), err.close(), completed, failed, Usage(*tokens), first_error)
     except BlobGone:
         raise Stopped from None
     finally:
@@ -262,19 +287,15 @@ def split(total: int, blobs: tuple[int, int], parts: int) -> list[Part]:
     return [Part(k * n // parts, (k + 1) * n // parts, *blobs, first_chunk=k * PART_CHUNKS) for k in range(parts)]
 
 
-def merge(key: OutputKey, total: int, blobs: tuple[int, int], results: list[dict[str, Any]]) -> dict[str, Any]:
+def merge(key: OutputKey, total: int, blobs: tuple[int, int], results: list[PartWritten]) -> Written:
     usage = Usage()
     for r in results:
-        usage += r["usage"]
-    return {
-        "key": [key.ran, key.reason],
-        "files": {name: {"blob": blob, "bytes": sum(r[name] for r in results)}
-                  for name, blob in zip(("output", "error"), blobs, strict=True)},
-        "counts": {"total": total, "completed": sum(r["completed"] for r in results),
-                   "failed": sum(r["failed"] for r in results)},
-        "usage": usage.to_batch_usage(),
-        "line_error": next((r["line_error"] for r in results if r["line_error"]), None),
-    }
+        usage += r.usage
+    files = {"output": OutputFile(blobs[0], sum(r.output for r in results)),
+             "error": OutputFile(blobs[1], sum(r.error for r in results))}
+    counts = {"total": total, "completed": sum(r.completed for r in results), "failed": sum(r.failed for r in results)}
+    return Written(Output((key.ran, key.reason), files, counts, usage.to_batch_usage()),
+                   next((r.line_error for r in results if r.line_error), None))
 
 
 def drop_blobs(db_path: str, blobs: tuple[int, ...]) -> None:
@@ -287,7 +308,7 @@ def drop_blobs(db_path: str, blobs: tuple[int, ...]) -> None:
         io.close()
 
 
-def run_output(db_path: str, facts: BatchFacts, key: OutputKey, total: int, stop: threading.Event) -> dict[str, Any]:
+def run_output(db_path: str, facts: BatchFacts, key: OutputKey, total: int, stop: threading.Event) -> Written:
     """Write the output file (2xx lines) and the error file (failed and never-run lines) as blobs, in one go."""
     blobs = new_blobs(db_path)
     try:
@@ -311,7 +332,7 @@ class Runner:
         if size >= PROCESS_BYTES:
             self.workers.warm()
 
-    async def validate(self, db_path: str, facts: BatchFacts, stop: threading.Event) -> dict[str, Any]:
+    async def validate(self, db_path: str, facts: BatchFacts, stop: threading.Event) -> Checked:
         """Validate the input: a big file is examined in parts, one per worker process, then collected."""
         loop = asyncio.get_running_loop()
         size, chunks = await loop.run_in_executor(self.threads, _blob_shape, db_path, facts.input_blob)
@@ -326,7 +347,7 @@ class Runner:
         return await loop.run_in_executor(self.threads, self.workers.call, stop, "collect", facts, list(examined))
 
     async def output(self, db_path: str, facts: BatchFacts, key: OutputKey, total: int,
-                     stop: threading.Event) -> dict[str, Any]:
+                     stop: threading.Event) -> Written:
         loop = asyncio.get_running_loop()
         if total < PROCESS_LINES or not await loop.run_in_executor(self.threads, self.workers.warm):
             return await loop.run_in_executor(self.threads, run_output, db_path, facts, key, total, stop)

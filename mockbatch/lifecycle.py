@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mockbatch.plan import Phase, Plan
+
 
 class Status(StrEnum):
     VALIDATING = "validating"
@@ -52,50 +54,6 @@ STAMP = {
 }
 
 
-@dataclass(frozen=True)
-class Phase:
-    """How a phase ends: after `seconds` of virtual time, after `polls` retrieves, or only when told (`manual`)."""
-
-    seconds: float = 0.0
-    polls: int | None = None
-    manual: bool = False
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How a batch moves, frozen onto it at creation (the scenario's batch part)."""
-
-    validating: Phase = Phase(1.0)
-    per_request: float = 0.5  # virtual seconds per request while in_progress
-    in_progress: Phase = Phase()  # its length comes from per_request; polls or manual override that
-    finalizing: Phase = Phase(1.0)
-    cancelling: Phase = Phase(1.0)
-    window: float = 86400.0
-    shuffle: bool = True
-    fail_errors: tuple[dict[str, Any], ...] | None = None  # fail validation with exactly these errors
-    expire_fraction: float | None = None  # expire once this share of the lines has run
-    cancel_fraction: float | None = None  # cancelled (by someone else) once this share of the lines has run
-    lines: tuple[Any, ...] = ()  # scenarios.LineRule, first match wins
-    scenario: str = "default"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
-        from mockbatch.scenarios import LineRule
-
-        data = dict(data)
-        for name in ("validating", "in_progress", "finalizing", "cancelling"):
-            data[name] = Phase(**data[name])
-        if data.get("fail_errors") is not None:
-            data["fail_errors"] = tuple(data["fail_errors"])
-        data["lines"] = tuple(
-            LineRule(**{**r, "index_range": tuple(r["index_range"]) if r.get("index_range") else None})
-            for r in data.get("lines", ()))
-        return cls(**data)
-
-
 JOB_ATTEMPTS = 3  # a job (validation, writing output) is tried this often before its batch fails
 JOB_BACKOFF = 1.0  # virtual seconds before the first retry; doubled for each next one
 
@@ -133,6 +91,37 @@ class OutputKey:
 
 
 @dataclass
+class Validated:
+    """What validating the input found: the requests' count and model, or the errors that fail the batch."""
+
+    total: int
+    model: str | None  # the snapshot name
+    errors: list[dict[str, Any]]
+    tokens: int = 0  # estimated input tokens (the enqueued-token limit)
+    ready_at: float = 0.0  # on the real clock, when the job finished: the phase does not end before
+
+
+@dataclass
+class OutputFile:
+    blob: int
+    bytes: int
+
+
+@dataclass
+class Output:
+    """A written output, for the step `key` names: its blobs (until published as files), counts and usage."""
+
+    key: tuple[int, str]  # OutputKey's (ran, reason)
+    files: dict[str, OutputFile]  # "output", "error" -> the blob; emptied once they are files
+    counts: dict[str, int]
+    usage: dict[str, Any]
+    ready_at: float = 0.0
+
+    def blobs(self) -> list[int]:
+        return [f.blob for f in self.files.values()]
+
+
+@dataclass
 class Progress:
     """What has happened to a batch, in virtual seconds (floats; the wire shows whole seconds)."""
 
@@ -146,8 +135,8 @@ class Progress:
     polls: int = 0  # retrieves since the current phase began
     forced: str | None = None  # a status asked for through the control plane
     cancel_ran: int | None = None  # lines that had run when the cancel came
-    validated: dict[str, Any] | None = None  # {"total", "model", "errors", "ready_at"}
-    output: dict[str, Any] | None = None  # {"key": [ran, reason], files, counts, usage, "ready_at"}
+    validated: Validated | None = None
+    output: Output | None = None
     job_error: JobError | None = None  # the work the next step waits for has been failing
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,12 +144,25 @@ class Progress:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Progress:
-        error = data.get("job_error")
-        return cls(**{**data, "job_error": None if error is None else JobError(**error)})
+        """From the stored JSON (`to_dict`'s keys; older rows lack the newer fields, which default)."""
+        validated, output, error = data.get("validated"), data.get("output"), data.get("job_error")
+        return cls(**{
+            **data,
+            "validated": None if validated is None else Validated(**validated),
+            "output": None if output is None else Output(
+                tuple(output["key"]), {k: OutputFile(**f) for k, f in output["files"].items()}, output["counts"],
+                output["usage"], output.get("ready_at") or 0.0),
+            "job_error": None if error is None else JobError(**error),
+        })
 
     @property
     def total(self) -> int:
-        return int(self.validated["total"]) if self.validated and not self.validated["errors"] else 0
+        return self.validated.total if self.validated and not self.validated.errors else 0
+
+    @property
+    def last_stamp(self) -> float:
+        """When the batch last changed phase (a cancel is never stamped before it)."""
+        return max(t for t in (self.created, self.in_progress, self.finalizing) if t is not None)
 
 
 @dataclass(frozen=True)
@@ -203,10 +205,10 @@ def next_step(status: Status, progress: Progress, plan: Plan, now: float) -> Ste
     if status == Status.VALIDATING:
         if progress.validated is None:
             return Step(Status.IN_PROGRESS, math.inf, needs_validation=True)
-        target = Status.FAILED if progress.validated["errors"] else Status.IN_PROGRESS
+        target = Status.FAILED if progress.validated.errors else Status.IN_PROGRESS
         if forced is not None:
             return Step(forced, now)
-        at = max(_ends(plan.validating, progress.created, progress, now), progress.validated.get("ready_at") or 0.0)
+        at = max(_ends(plan.validating, progress.created, progress, now), progress.validated.ready_at)
         return Step(target, at)
     if forced == Status.FAILED:
         return Step(Status.FAILED, now)
@@ -243,9 +245,28 @@ def next_step(status: Status, progress: Progress, plan: Plan, now: float) -> Ste
     return None
 
 
+def cancel_step(status: Status, progress: Progress, now: float) -> Step | None:
+    """A client's cancel: to `cancelling` at once, or None where a batch cannot be cancelled."""
+    return Step(Status.CANCELLING, max(now, progress.last_stamp)) if status in CANCELLABLE else None
+
+
+def enter(progress: Progress, plan: Plan, came_from: Status, step: Step, at: float) -> None:
+    """Record in `progress` that the batch left `came_from` by `step` at `at`: every status change, the
+    scheduled, the forced and the cancels, is recorded here."""
+    progress.polls, progress.forced = 0, None
+    if step.to == Status.IN_PROGRESS:
+        progress.in_progress = at
+    elif step.to == Status.FINALIZING:
+        progress.finalizing = at
+    elif step.to == Status.CANCELLING:  # lines done by then keep their results; the rest never run
+        progress.cancelling, progress.cancelled_from = at, came_from.value
+        progress.cancel_ran = {Status.VALIDATING: 0, Status.FINALIZING: progress.total}.get(
+            came_from, lines_done(progress, plan, at))
+
+
 def output_ready(progress: Progress, key: OutputKey) -> bool:
     out = progress.output
-    return out is not None and tuple(out["key"]) == (key.ran, key.reason)
+    return out is not None and out.key == (key.ran, key.reason)
 
 
 def request_counts(status: Status, progress: Progress, plan: Plan, outcomes: bytes, now: float) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 BATCH_FILE_TTL = 30 * 24 * 3600  # purpose=batch uploads expire after 30 days unless told otherwise
@@ -90,9 +90,6 @@ class Batch:
             "usage": self.usage,
             "metadata": self.metadata,
         }
-
-    def fields(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:

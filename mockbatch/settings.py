@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -61,9 +60,6 @@ class Settings:
             raise SettingsError(f"enqueued-token-limit: must be 1 or more, got {self.enqueued_token_limit!r}")
         if isinstance(self.api_keys, list):
             object.__setattr__(self, "api_keys", tuple(self.api_keys))
-
-    def replace(self, **changes: object) -> Settings:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
 def parse_start_time(value: str | float | int | None) -> float | None:

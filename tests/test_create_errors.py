@@ -12,13 +12,13 @@ import httpx
 import openai
 import pytest
 
-from mockbatch import engine as engine_module
 from mockbatch import validation
 from mockbatch.clock import Clock
-from mockbatch.engine import Engine
+from mockbatch.engine import Files
+from mockbatch.engine import files as files_module
 from mockbatch.errors import InvalidRequest, PayloadTooLarge
+from mockbatch.jobs import Runner
 from mockbatch.server import MockBatchServer
-from mockbatch.settings import Settings
 from mockbatch.store import Store
 from tests.conftest import START
 from tests.helpers import chat_line, jsonl, read_jsonl, upload
@@ -253,18 +253,18 @@ def _length(answer: bytes) -> int:
 
 async def test_engine_refuses_a_file_growing_past_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The streaming check (a body without Content-Length): the same limit, made small; nothing is left behind."""
-    monkeypatch.setattr(engine_module, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(files_module, "MAX_FILE_BYTES", 1000)
 
     async def pieces(n: int) -> AsyncIterator[bytes]:
         for _ in range(n):
             yield b"x" * 250
 
     async with Store.open(str(tmp_path / "db.sqlite3")) as store:
-        engine = Engine(store, Clock("manual", start=START), Settings(clock="manual"))
-        f = await engine.create_file("t", "ok.txt", "user_data", pieces(4))  # exactly the limit
+        files = Files(store, Clock("manual", start=START), 0, Runner(0))
+        f = await files.create("t", "ok.txt", "user_data", pieces(4))  # exactly the limit
         assert f["bytes"] == 1000
         with pytest.raises(PayloadTooLarge) as err:
-            await engine.create_file("t", "big.txt", "user_data", pieces(5))
+            await files.create("t", "big.txt", "user_data", pieces(5))
         assert (err.value.status, err.value.message, err.value.param) == (
             413, "File is too large. The maximum size is 1000 bytes.", "file")
         async with store.transaction() as tx:

@@ -136,7 +136,7 @@ def test_embedding_inputs_are_counted_across_parts(blobs: store.BlobIO, chunk: i
     blob = put(blobs, b"\n".join(embed(i) for i in range(30)) + b"\n", chunk)
     facts = jobs.BatchFacts("batch_x", 1, "/v1/embeddings", blob, True)
     whole = jobs.run_validation(db, facts, threading.Event())
-    assert [(e["code"], e["line"]) for e in whole["errors"]] == [("too_many_tasks", 26)]
+    assert [(e["code"], e["line"]) for e in whole.validated.errors] == [("too_many_tasks", 26)]
     chunks = len(blobs.chunk_sizes(blob))
     for parts in (2, 3):
         bounds = [k * chunks // parts for k in range(parts + 1)]

@@ -16,6 +16,7 @@ from mockbatch.lifecycle import (
     Progress,
     Status,
     Step,
+    Validated,
     lines_done,
     next_step,
     request_counts,
@@ -25,8 +26,8 @@ PLAN = Plan(validating=Phase(1), per_request=0.5, finalizing=Phase(1), cancellin
 NOW = 50.0
 
 
-def validated(total: int, errors: list | None = None) -> dict:
-    return {"total": total, "model": "gpt-4o-mini-2024-07-18", "errors": errors or [], "ready_at": 0.0}
+def validated(total: int, errors: list | None = None) -> Validated:
+    return Validated(total, "gpt-4o-mini-2024-07-18", errors or [])
 
 
 def test_transition_table() -> None:

@@ -152,13 +152,13 @@ def test_the_marker_gives_a_test_its_own_server_only_when_needed(pytester: pytes
 def test_a_server_side_exception_errors_the_test_that_caused_it(pytester: pytest.Pytester) -> None:
     suite(pytester, """
         import openai, pytest
-        from mockbatch.engine import Engine
+        from mockbatch.engine import Batches, Files
 
         def test_breaks_the_server(mockbatch, mockbatch_client, monkeypatch):
             async def broken(*args):
                 raise ZeroDivisionError("broken on purpose")
 
-            monkeypatch.setattr(Engine, "list_files", broken)
+            monkeypatch.setattr(Files, "list", broken)
             with pytest.raises(openai.InternalServerError):
                 mockbatch_client.with_options(max_retries=0).files.list()
 
@@ -169,7 +169,7 @@ def test_a_server_side_exception_errors_the_test_that_caused_it(pytester: pytest
             async def broken(*args):
                 raise KeyError("left behind")
 
-            monkeypatch.setattr(Engine, "list_batches", broken)
+            monkeypatch.setattr(Batches, "list", broken)
             with pytest.raises(openai.InternalServerError):
                 openai.OpenAI(base_url=mockbatch_server.base_url, api_key="k", max_retries=0).batches.list()
 

@@ -11,7 +11,7 @@ import urllib.request
 import openai
 import pytest
 
-from mockbatch.engine import Engine
+from mockbatch.engine import Batches, Files
 from mockbatch.server import ControlError, MockBatchServer, ServerError
 from mockbatch.settings import SettingsError
 from mockbatch.store import Store
@@ -107,7 +107,7 @@ def test_a_handler_exception_is_raised_in_the_test(server: MockBatchServer, clie
     async def broken(*args: object) -> None:
         raise ZeroDivisionError("broken on purpose")
 
-    monkeypatch.setattr(Engine, "list_files", broken)
+    monkeypatch.setattr(Files, "list", broken)
     with pytest.raises(openai.InternalServerError):
         client.files.list()
     with pytest.raises(ServerError, match="broken on purpose") as info:
@@ -123,7 +123,7 @@ def test_the_next_control_call_raises_an_unchecked_failure(server: MockBatchServ
     async def broken(*args: object) -> None:
         raise KeyError("lost")
 
-    monkeypatch.setattr(Engine, "get_batch", broken)
+    monkeypatch.setattr(Batches, "retrieve", broken)
     with pytest.raises(openai.InternalServerError):
         client.batches.retrieve("batch_x")
     with pytest.raises(ServerError, match="KeyError"):
@@ -136,7 +136,7 @@ def test_stop_raises_an_unchecked_failure(monkeypatch: pytest.MonkeyPatch) -> No
         raise RuntimeError("unseen until stop")
 
     mb = MockBatchServer(clock="manual").start()
-    monkeypatch.setattr(Engine, "list_batches", broken)
+    monkeypatch.setattr(Batches, "list", broken)
     with sdk(mb) as client, pytest.raises(openai.InternalServerError):
         client.batches.list()
     with pytest.raises(ServerError, match="unseen until stop"):

@@ -15,9 +15,10 @@ from typing import Any
 
 from mockbatch import ids
 from mockbatch.clock import Clock
+from mockbatch.engine.files import streamed
 from mockbatch.errors import InvalidRequest, NotFound, PayloadTooLarge, invalid_type, missing_parameter
 from mockbatch.objects import BATCH_FILE_TTL, FileObject
-from mockbatch.store import CHUNK, BlobIO, FileRow, PartRow, Store, UploadRow
+from mockbatch.store import BlobIO, FileRow, PartRow, Store, UploadRow
 from mockbatch.validation import check_expires_after, check_filename, check_purpose, check_range
 
 UPLOAD_TTL = 3600
@@ -72,40 +73,22 @@ class Uploads:
 
     async def add_part(self, tenant: str, upload_id: str, content: AsyncIterator[bytes]) -> dict[str, Any]:
         await self.require_pending(tenant, upload_id, "add a Part to")
-        async with self.store.transaction() as tx:
-            blob = await tx.new_blob()
-        size = n = 0
-        buffer = b""
-        try:
-            async for data in content:
-                size += len(data)
-                if size > MAX_PART_BYTES:
-                    raise part_too_large()
-                buffer += data
-                while len(buffer) >= CHUNK:
-                    async with self.store.transaction() as tx:
-                        await tx.append_chunk(blob, n, buffer[:CHUNK])
-                    buffer, n = buffer[CHUNK:], n + 1
-            async with self.store.transaction() as tx:
-                now = int(self.clock.now())
-                await tx.expire_uploads(now)
-                row = await tx.get_upload(tenant, upload_id)
-                if row is None:  # wiped meanwhile
-                    raise upload_not_found(upload_id)
-                if row.status != "pending":
-                    raise InvalidRequest(f"Cannot add a Part to an Upload with status '{row.status}'.")
-                if await tx.parts_bytes(upload_id) + size > MAX_UPLOAD_BYTES:
-                    raise InvalidRequest(f"Upload {upload_id} would exceed the maximum of {MAX_UPLOAD_BYTES} bytes.",
-                                         param="data")
-                if buffer:
-                    await tx.append_chunk(blob, n, buffer)
-                seq = await tx.next_seq()
-                part = PartRow(ids.part_id(self.seed, seq), upload_id, blob, size, now)
-                await tx.insert_part(seq, part)
-        except BaseException:
-            async with self.store.transaction() as tx:
-                await tx.delete_blob(blob)
-            raise
+        async with streamed(self.store, content, MAX_PART_BYTES, part_too_large) as s, \
+                self.store.transaction() as tx:
+            now = int(self.clock.now())
+            await tx.expire_uploads(now)
+            row = await tx.get_upload(tenant, upload_id)
+            if row is None:  # wiped meanwhile
+                raise upload_not_found(upload_id)
+            if row.status != "pending":
+                raise InvalidRequest(f"Cannot add a Part to an Upload with status '{row.status}'.")
+            if await tx.parts_bytes(upload_id) + s.size > MAX_UPLOAD_BYTES:
+                raise InvalidRequest(f"Upload {upload_id} would exceed the maximum of {MAX_UPLOAD_BYTES} bytes.",
+                                     param="data")
+            await s.finish(tx)
+            seq = await tx.next_seq()
+            part = PartRow(ids.part_id(self.seed, seq), upload_id, s.blob, s.size, now)
+            await tx.insert_part(seq, part)
         return {"id": part.id, "object": "upload.part", "created_at": part.created_at, "upload_id": upload_id}
 
     async def complete(self, tenant: str, upload_id: str, params: dict[str, Any]) -> dict[str, Any]:
