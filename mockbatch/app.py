@@ -44,10 +44,11 @@ def build_engine(store: Store, settings: Settings) -> Engine:
     runner = jobs.Runner(settings.workers)
     traffic = Traffic(settings.seed)
     active = ActiveScenario(ScenarioBook(settings.scenarios_dir), settings)
-    scheduler = Scheduler(store, clock, runner, catalog.build(settings.models_file), settings.seed,
-                          settings.enqueued_token_limit, settings.tick_seconds)
+    models = catalog.build(settings.models_file, settings.catalog or catalog.DEFAULT)
+    scheduler = Scheduler(store, clock, runner, models, settings.seed, settings.enqueued_token_limit,
+                          settings.tick_seconds)
     files = Files(store, clock, settings.seed, runner)
-    batches = Batches(store, clock, settings.seed, scheduler, files, active)
+    batches = Batches(store, clock, settings.seed, scheduler, files, active, models)
     control = Control(store, clock, scheduler, batches, files, active, traffic, settings.start_time)
     return Engine(clock, files, Uploads(store, clock, settings.seed), batches, scheduler, control, active, traffic)
 

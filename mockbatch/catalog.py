@@ -20,31 +20,29 @@ IMAGES_GENERATIONS = "/v1/images/generations"
 IMAGES_EDITS = "/v1/images/edits"
 VIDEOS = "/v1/videos"
 
-ENDPOINTS = (RESPONSES, CHAT, EMBEDDINGS, COMPLETIONS, MODERATIONS, IMAGES_GENERATIONS, IMAGES_EDITS, VIDEOS)
 
-# The product name the real API puts in front of endpoint-specific messages.
-PRODUCT = {
-    CHAT: "Chat Completions",
-    RESPONSES: "Responses",
-    EMBEDDINGS: "Embeddings",
-    COMPLETIONS: "Completions",
-    MODERATIONS: "Moderations",
-    IMAGES_GENERATIONS: "Images",
-    IMAGES_EDITS: "Images",
-    VIDEOS: "Videos",
-}
 
-# The body parameter each endpoint cannot do without (besides `model`).
-REQUIRED_INPUT = {
-    CHAT: "messages",
-    RESPONSES: "input",
-    EMBEDDINGS: "input",
-    COMPLETIONS: "prompt",
-    MODERATIONS: "input",
-    IMAGES_GENERATIONS: "prompt",
-    IMAGES_EDITS: "prompt",
-    VIDEOS: "prompt",
-}
+@dataclass(frozen=True)
+class Endpoint:
+    """A batch endpoint: what a line may name as its `url` (its generator: generators.GENERATORS)."""
+
+    path: str
+    product: str  # the name the real API puts in front of endpoint-specific messages
+    required: str  # the body parameter it cannot do without (besides `model`)
+
+
+# In the order the real API lists them in its unknown-endpoint message.
+BATCH_ENDPOINTS = (
+    Endpoint(RESPONSES, "Responses", "input"),
+    Endpoint(CHAT, "Chat Completions", "messages"),
+    Endpoint(EMBEDDINGS, "Embeddings", "input"),
+    Endpoint(COMPLETIONS, "Completions", "prompt"),
+    Endpoint(MODERATIONS, "Moderations", "input"),
+    Endpoint(IMAGES_GENERATIONS, "Images", "prompt"),
+    Endpoint(IMAGES_EDITS, "Images", "prompt"),
+    Endpoint(VIDEOS, "Videos", "prompt"),
+)
+ENDPOINTS = tuple(e.path for e in BATCH_ENDPOINTS)
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ class ModelsFileError(ValueError):
     """A models file is unusable; the message names the file, the model and the reason."""
 
 
-def load_file(path: str) -> list[tuple[Model, int | None]]:
+def load_file(path: str, paths: tuple[str, ...] = ENDPOINTS) -> list[tuple[Model, int | None]]:
     """Read a TOML file of models, one table each:
 
         [models."ft:gpt-4o-mini:acme::x1"]
@@ -153,8 +151,8 @@ def load_file(path: str) -> list[tuple[Model, int | None]]:
         if unknown:
             raise ModelsFileError(f"{where}.{sorted(unknown)[0]}: unknown key")
         endpoints = spec.get("endpoints")
-        if not isinstance(endpoints, list) or not endpoints or any(e not in ENDPOINTS for e in endpoints):
-            raise ModelsFileError(f"{where}.endpoints: expected a list of batch endpoints ({', '.join(ENDPOINTS)})")
+        if not isinstance(endpoints, list) or not endpoints or any(e not in paths for e in endpoints):
+            raise ModelsFileError(f"{where}.endpoints: expected a list of batch endpoints ({', '.join(paths)})")
         for key, kind in (("snapshot", str), ("reasoning", bool), ("dimensions", int), ("enqueued_token_limit", int)):
             if key in spec and (not isinstance(spec[key], kind) or (kind is int and isinstance(spec[key], bool))):
                 raise ModelsFileError(f"{where}.{key}: expected {kind.__name__}")
@@ -166,10 +164,12 @@ def load_file(path: str) -> list[tuple[Model, int | None]]:
 
 @dataclass(frozen=True)
 class Catalog:
-    """A server's model table: models by name and by dated snapshot, and enqueued-token limits by name."""
+    """A server's model table: its batch endpoints, models by name and by dated snapshot, and enqueued-token
+    limits by name."""
 
     models: Mapping[str, Model]
     limits: Mapping[str, int]
+    endpoints: Mapping[str, Endpoint]
 
     def lookup(self, name: str, endpoint: str) -> Model | None:
         """The model if the Batch API accepts it for `endpoint`, else None."""
@@ -193,12 +193,18 @@ class Catalog:
             models.setdefault(model.snapshot, model)
             if limit is not None:
                 limits[model.name] = limit
-        return Catalog(models, limits)
+        return Catalog(models, limits, self.endpoints)
+
+    def with_endpoint(self, endpoint: Endpoint, *models: Model) -> Catalog:
+        """A new catalog with a batch endpoint and the models that serve it (its generator goes in
+        generators.GENERATORS under the same path)."""
+        grown = self.extended([(m, None) for m in models])
+        return Catalog(grown.models, grown.limits, {**self.endpoints, endpoint.path: endpoint})
 
 
-DEFAULT = Catalog(MODELS, ENQUEUED_TOKEN_LIMITS)
+DEFAULT = Catalog(MODELS, ENQUEUED_TOKEN_LIMITS, {e.path: e for e in BATCH_ENDPOINTS})
 
 
-def build(models_file: str | None) -> Catalog:
-    """The defaults, extended by a models file (raises ModelsFileError for an unusable one)."""
-    return DEFAULT.extended(load_file(models_file)) if models_file else DEFAULT
+def build(models_file: str | None, base: Catalog = DEFAULT) -> Catalog:
+    """`base` (the defaults), extended by a models file (raises ModelsFileError for an unusable one)."""
+    return base.extended(load_file(models_file, tuple(base.endpoints))) if models_file else base

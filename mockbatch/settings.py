@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from mockbatch.catalog import Catalog
 from mockbatch.clock import EARLIEST, LATEST, MAX_SCALE
 
 
@@ -34,6 +35,7 @@ class Settings:
     workers: int | None = None  # processes for big batches; None: one per core, up to 4; 0: threads only
     warm_workers: bool = False  # start them with the server (`mockbatch serve`), not when a big file arrives
     max_db_bytes: int | None = None  # cap on the database's size: past it, writes fail as on a full disk
+    catalog: Catalog | None = field(default=None, repr=False)  # in-process: models and endpoints of one's own
     tick_seconds: float = field(default=0.2, repr=False)  # how often the real clock's batches are moved on
 
     def __post_init__(self) -> None:

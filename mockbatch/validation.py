@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from mockbatch import catalog
 from mockbatch.catalog import DEFAULT, Catalog
 from mockbatch.errors import InvalidRequest, invalid_type, invalid_value, json_type, missing_parameter
-from mockbatch.generators.base import estimate_tokens
+from mockbatch.tokens import estimate_tokens
 
 MAX_LINES = 50_000
 MAX_EMBEDDING_INPUTS = 50_000  # across all requests of an embeddings batch
@@ -109,7 +109,7 @@ def check_line(obj: Any, n: int, endpoint: str, models: Catalog = DEFAULT) -> di
         return error("invalid_url", "The URL provided for this request does not match the batch endpoint.", "url", n)
     body = obj["body"]
     if body.get("stream") is True:
-        product = catalog.PRODUCT[endpoint]
+        product = models.endpoints[endpoint].product
         return error("streaming_unsupported", f"{product}: Streaming is not supported in the Batch API.",
                      "body.stream", n)
     # A saved prompt (`prompt: {id, version, variables}`) does not stand in for the model.
@@ -117,7 +117,7 @@ def check_line(obj: Any, n: int, endpoint: str, models: Catalog = DEFAULT) -> di
         return error("invalid_request", "Model parameter is required.", "body.model", n)
     if not isinstance(body["model"], str):
         return _type_error("body.model", "a string", body["model"], n)
-    required = catalog.REQUIRED_INPUT[endpoint]
+    required = models.endpoints[endpoint].required
     # ... but on /v1/responses it does stand in for the input.
     if body.get(required) is None and not (endpoint == catalog.RESPONSES and body.get("prompt") is not None):
         return error("invalid_request", f"{required.capitalize()} parameter is required.", f"body.{required}", n)
@@ -346,15 +346,15 @@ FILE_PURPOSES = ["fine-tune", "assistants", "batch", "user_data", "vision", "eva
 OUTPUT_TTL_RANGE = (3600, 2_592_000)
 
 
-def check_create(params: dict[str, Any]) -> None:
+def check_create(params: dict[str, Any], models: Catalog = DEFAULT) -> None:
     """Raise InvalidRequest for a `POST /v1/batches` body the real API refuses outright."""
     for name in ("input_file_id", "endpoint", "completion_window"):
         if params.get(name) is None:
             raise missing_parameter(name)
         if not isinstance(params[name], str):
             raise invalid_type(name, "a string", params[name])
-    if params["endpoint"] not in catalog.ENDPOINTS:
-        raise invalid_value(params["endpoint"], list(catalog.ENDPOINTS), "endpoint")
+    if params["endpoint"] not in models.endpoints:
+        raise invalid_value(params["endpoint"], list(models.endpoints), "endpoint")
     if params["completion_window"] != "24h":
         raise invalid_value(params["completion_window"], ["24h"], "completion_window")
     check_metadata(params.get("metadata"))

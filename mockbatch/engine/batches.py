@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mockbatch import ids, lifecycle
+from mockbatch.catalog import Catalog
 from mockbatch.clock import Clock
 from mockbatch.engine.files import Files
 from mockbatch.engine.scenario import ActiveScenario
@@ -21,18 +22,19 @@ HISTORY_BATCHES = 10_000  # batches whose past views are kept for stale lists; t
 
 class Batches:
     def __init__(self, store: Store, clock: Clock, seed: int, scheduler: Scheduler, files: Files,
-                 scenario: ActiveScenario) -> None:
+                 scenario: ActiveScenario, models: Catalog) -> None:
         self.store = store
         self.clock = clock
         self.seed = seed
         self.scheduler = scheduler
         self.files = files
         self.scenario = scenario
+        self.models = models
         # batch id -> (virtual time, view) at each status change, for scenarios that serve stale lists
         self._history: dict[str, list[tuple[float, dict[str, Any]]]] = {}
 
     async def create(self, tenant: str, params: dict[str, Any], scenario: str | None = None) -> dict[str, Any]:
-        check_create(params)
+        check_create(params, self.models)
         plan = self.scenario.plan((params.get("metadata") or {}).get("mockbatch_scenario"), scenario)
         async with self.store.transaction() as tx:
             source = await tx.get_file(tenant, params["input_file_id"])

@@ -1,7 +1,7 @@
 """What every generator shares: the per-line context, usage, token estimates and fake text.
 
 Token counts are estimates, the same for the same request on every run:
-  * text: one token per four characters, rounded up (`estimate_tokens`);
+  * text: one token per four characters, rounded up (`estimate_tokens`, from mockbatch/tokens.py);
   * a chat message or Responses input item: its text plus 4 tokens of framing, plus 3 per request;
   * an image part: 85 tokens with `detail: "low"`, else 765; other non-text parts: 0;
   * tool definitions and a response format's JSON schema: the tokens of their compact JSON;
@@ -23,6 +23,7 @@ from typing import Any
 from faker.providers.lorem.en_US import Provider as _Lorem
 
 from mockbatch import catalog, ids
+from mockbatch.tokens import estimate_tokens  # here too, where the generators have always found it
 
 # Faker's English lorem words; sampled with the line's own seeded generator (fast and reproducible).
 WORDS: tuple[str, ...] = tuple(_Lorem.word_list)
@@ -62,7 +63,7 @@ class Generated:
 class LineContext:
     """Everything a generator may use besides the body: the line's randomness, the model and the time.
 
-    The randomness follows from the line's key, a hash of (seed, custom_id, body). `getrandbits` draws
+    The randomness follows from the line's key, a hash of (seed, custom_id, body). `randbytes` draws
     straight from the key (a keyed hash per draw), which covers the few draws of a plain answer: its ids and
     its sentences. `rng`, a Random seeded from the same key, is made only for a generator that needs more:
     seeding a Mersenne Twister costs about a sixth of a whole plain chat line."""
@@ -84,34 +85,41 @@ class LineContext:
     def rng(self) -> random.Random:
         return seeded_random(int.from_bytes(self.key))  # an int seeds faster than bytes
 
+    def randbytes(self, size: int) -> bytes:
+        """`size` random bytes, the line's next draw."""
+        self._draws += 1
+        if 0 < size <= 64:  # one hash (the usual draw)
+            return hashlib.blake2b(self.key + self._draws.to_bytes(4, "little"), digest_size=size).digest()
+        # none, or several hashes of up to 64 bytes each
+        return b"".join(hashlib.blake2b(self.key + self._draws.to_bytes(4, "little") + part.to_bytes(4, "little"),
+                                        digest_size=min(64, size - 64 * part)).digest()
+                        for part in range(-(-size // 64)))
+
     def getrandbits(self, k: int) -> int:
         """`k` random bits (as `Random.getrandbits`), the line's next draw."""
         size = (k + 7) // 8
-        self._draws += 1
-        if 0 < size <= 64:  # one hash (the usual draw)
-            data = hashlib.blake2b(self.key + self._draws.to_bytes(4, "little"), digest_size=size).digest()
-        else:  # none, or several hashes of up to 64 bytes each
-            data = b"".join(hashlib.blake2b(self.key + self._draws.to_bytes(4, "little") + part.to_bytes(4, "little"),
-                                            digest_size=min(64, size - 64 * part)).digest()
-                            for part in range(-(-size // 64)))
-        return int.from_bytes(data, "little") >> (8 * size - k)
+        return int.from_bytes(self.randbytes(size), "little") >> (8 * size - k)
 
     def hex(self, n: int) -> str:
         return f"{self.getrandbits(4 * n):0{n}x}"
 
     def base62(self, n: int) -> str:
-        return self.getrandbits(8 * n).to_bytes(n, "little").translate(_BASE62).decode()
+        """`n` base62 characters, one a random byte: as `getrandbits(8 * n)` gives them, without the int between."""
+        return self.randbytes(n).translate(_BASE62).decode()
+
+
+# -- interpreter internals: each used in one function, each checked by tests/test_internals.py ------------------
 
 
 def seeded_random(seed: int) -> random.Random:
-    """`random.Random(seed)` for an int, without the Python-level steps between the call and the C seeding."""
+    """`random.Random(seed)` for an int, the same generator, made without the Python steps of `Random.__init__`
+    and `Random.seed`, which for an int end in the C seeding this calls straight (a line needing more than a few
+    draws makes one: LineContext.rng)."""
     rng = random.Random.__new__(random.Random)
-    _c_seed(rng, seed)
-    rng.gauss_next = None  # what __init__ sets besides
+    # Internal: Random's C base class, `_random.Random`, whose `seed(int)` is where `Random.seed(int)` ends.
+    random.Random.__mro__[1].seed(rng, seed)
+    rng.gauss_next = None  # what Random.seed sets besides
     return rng
-
-
-_c_seed = random.Random.__mro__[1].seed  # _random.Random.seed, where Random.seed(int) ends
 
 
 def _unencodable(value: Any) -> Any:
@@ -120,10 +128,13 @@ def _unencodable(value: Any) -> Any:
 
 def _encoder(sort_keys: bool, ascii: bool, separators: tuple[str, str], allow_nan: bool = True) -> Any:
     """A one-shot JSON encoder made once, not per call as `json.dumps` makes it (a line encodes several
-    values); no circular-reference check, as generated values are trees. Same text as `json.dumps`."""
-    if c_make_encoder is None:  # an interpreter without the C accelerator
+    values); no circular-reference check, as generated values are trees. Same text as `json.dumps`.
+    Called as `encoder(value, 0)`, it gives the text's pieces."""
+    if c_make_encoder is None:  # an interpreter without the C accelerator: the public, slower encoder
         return json.JSONEncoder(sort_keys=sort_keys, ensure_ascii=ascii, separators=separators,
                                 allow_nan=allow_nan).iterencode
+    # Internal: `json.encoder.c_make_encoder`, the C encoder `json.dumps` makes on every call; its arguments are
+    # markers, default, string encoder, indent, key separator, item separator, sort_keys, skipkeys, allow_nan.
     return c_make_encoder(None, _unencodable, encode_basestring_ascii if ascii else encode_basestring, None,
                           separators[1], separators[0], sort_keys, False, allow_nan)
 
@@ -154,37 +165,9 @@ def canonical(body: Any) -> str:
     return "".join(_canonical(body, 0))
 
 
-def estimate_tokens(text: str) -> int:
-    """The documented estimate: one token per four characters, rounded up, at least one for non-empty text."""
-    return (len(text) + 3) // 4
-
-
-def content_text(content: Any) -> str:
-    """The text in a message `content`: a string, or a list of parts with `text`."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
 def sentence(rng: random.Random, words: int) -> str:
     picked = rng.choices(WORDS, k=max(1, words))
     return " ".join(picked).capitalize() + "."
-
-
-def paragraph(rng: random.Random, words: int) -> str:
-    out: list[str] = []
-    left = max(1, words)
-    while left > 0:
-        n = min(left, rng.randint(6, 14))
-        out.append(sentence(rng, n))
-        left -= n
-    return " ".join(out)
-
-
-def truncate_to_tokens(text: str, tokens: int) -> str:
-    return text[: max(0, tokens) * 4]
 
 
 # -- shared by the text endpoints (token rules: see the module docstring) --------------------------

@@ -11,7 +11,7 @@ models the limit covers reasoning first, so a small limit leaves an empty answer
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from mockbatch.generators import logprobs, schema, tools
@@ -108,100 +108,157 @@ def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
     return None
 
 
+class _Options:
+    """The request's options that shape every choice, read once per line."""
+
+    __slots__ = ("effort", "format", "legacy", "limit", "logprobs", "n", "parallel", "stop", "tool_choice", "tools",
+                 "top")
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        get = body.get
+        limit = positive_int(get("max_completion_tokens"))
+        self.limit = positive_int(get("max_tokens")) if limit is None else limit
+        n = get("n")
+        self.n = 1 if n is None else max(positive_int(n) or 1, 1)
+        self.tools: list[tools.Tool] = []  # none on offer: the other tool options are then unused
+        self.tool_choice: Any = None
+        self.parallel = self.legacy = False
+        if "tools" in body or "functions" in body:  # most lines have neither
+            self._read_tools(body)
+        self.logprobs = get("logprobs") is True
+        self.top = (positive_int(get("top_logprobs")) or 0) if self.logprobs else 0
+        self.effort = get("reasoning_effort")
+        self.stop = get("stop")
+        self.format = get("response_format")
+
+    def _read_tools(self, body: dict[str, Any]) -> None:
+        """The tools on offer, `tool_choice` and `parallel_tool_calls`; or their deprecated forms, `functions`
+        and `function_call`, when there are functions and no tools."""
+        self.legacy = not body.get("tools") and bool(body.get("functions"))
+        if self.legacy:
+            self.tools = tools.from_chat_functions(body.get("functions"))
+            choice = body.get("function_call")
+            self.tool_choice = {"name": choice["name"]} if isinstance(choice, dict) else choice
+        else:
+            self.tools = tools.from_chat(body["tools"]) if body.get("tools") else []
+            self.tool_choice = body.get("tool_choice")
+            self.parallel = body.get("parallel_tool_calls") is not False
+
+
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
+    """The request's options, then each choice (its budget; tool calls or content; logprobs), then the
+    completion object around them with its usage."""
     problem = check(body, ctx)
     if problem is not None:
         return Generated(problem, Usage(), 400)
-    limit = positive_int(body.get("max_completion_tokens"))
-    if limit is None:
-        limit = positive_int(body.get("max_tokens"))
-    n = max(positive_int(body.get("n")) or 1, 1)
-    legacy = not body.get("tools") and bool(body.get("functions"))
-    if legacy:
-        available = tools.from_chat_functions(body.get("functions"))
-        legacy_choice = body.get("function_call")
-        choice: Any = {"name": legacy_choice["name"]} if isinstance(legacy_choice, dict) else legacy_choice
-        parallel = False
-    else:
-        available = tools.from_chat(body["tools"]) if body.get("tools") else []
-        choice = body.get("tool_choice")
-        parallel = body.get("parallel_tool_calls") is not False
-    want_logprobs = body.get("logprobs") is True
-    top = (positive_int(body.get("top_logprobs")) or 0) if want_logprobs else 0
-    effort = body.get("reasoning_effort")
-    stop = body.get("stop")
+    options = _Options(body)
     choices = []
-    visible_total = reasoning_total = 0
-    for index in range(n):
-        reasoning = reasoning_tokens(ctx.rng, ctx.model, effort) if ctx.model.reasoning else 0
-        budget = limit
-        if budget is not None:
-            reasoning = min(reasoning, budget)
-            budget -= reasoning
-        room = LINE_OUTPUT_TOKENS - visible_total  # what the line may still write (bounds its output)
-        if budget is None or budget > room:
-            budget = room
-        message: dict[str, Any] = {"role": "assistant", "content": None}
-        finish = "stop"
-        calls = tools.choose(ctx.rng, available, choice, parallel) if available else []
-        content: str | None = None
-        if calls:
-            finish = "function_call" if legacy else "tool_calls"
-            made = []
-            for tool in calls:
-                args = tools.arguments(ctx.rng, tool)
-                cost = estimate_tokens(tool.name) + estimate_tokens(args)
-                if cost > budget:
-                    args, finish = args[:max(budget - estimate_tokens(tool.name), 0) * 4], "length"
-                    cost = estimate_tokens(tool.name) + estimate_tokens(args)
-                visible_total += cost
-                budget -= cost
-                made.append((tool, args))
-                if finish == "length":
-                    break
-            if legacy:
-                tool, args = made[0]
-                message["function_call"] = {"name": tool.name, "arguments": args}
-            else:
-                message["tool_calls"] = [
-                    {"id": "call_" + ctx.base62(24), "type": "custom", "custom": {"name": t.name, "input": a}}
-                    if t.kind == "custom" else
-                    {"id": "call_" + ctx.base62(24), "type": "function", "function": {"name": t.name, "arguments": a}}
-                    for t, a in made
-                ]
-        else:
-            content = answer(ctx, body.get("response_format")) if room > 0 else ""
-            if stop is not None:
-                content = cut_at_stop(content, stop)
-            cost = estimate_tokens(content)
-            if cost > budget or room <= 0:
-                content, finish = content[:budget * 4], "length"
-                cost = estimate_tokens(content)
-            visible_total += cost
-            message["content"] = content
-        message["refusal"] = None
-        message["annotations"] = []
-        choices.append({
-            "index": index,
-            "message": message,
-            "logprobs": {"content": logprobs.chat(ctx.rng, content, top) if content is not None else None,
-                         "refusal": None} if want_logprobs else None,
-            "finish_reason": finish,
-        })
-        reasoning_total += reasoning
+    visible = reasoning = 0
+    for index in range(options.n):
+        choice, spent, thought = _choice(ctx, options, index, visible)
+        choices.append(choice)
+        visible += spent
+        reasoning += thought
+    return _generated(body, ctx, options, choices, visible, reasoning)
+
+
+def _choice(ctx: LineContext, options: _Options, index: int, written: int) -> tuple[dict[str, Any], int, int]:
+    """One choice: a message with tool calls or content, its logprobs and finish reason. `written`: the visible
+    tokens of the line's choices before it. Returns the choice, its visible tokens and its reasoning tokens."""
+    reasoning, budget, room = _budget(ctx, options, written)
+    calls = tools.choose(ctx.rng, options.tools, options.tool_choice, options.parallel) if options.tools else None
+    if calls:
+        content = None
+        message, spent, finish = _tool_message(ctx, options.legacy, calls, budget)
+    else:
+        content, spent, finish = _content(ctx, options, budget, room)
+        message = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
+    return {
+        "index": index,
+        "message": message,
+        "logprobs": _logprobs(ctx, content, options.top) if options.logprobs else None,
+        "finish_reason": finish,
+    }, spent, reasoning
+
+
+def _budget(ctx: LineContext, options: _Options, written: int) -> tuple[int, int, int]:
+    """A choice's reasoning tokens, and its visible budget: what the token limit leaves after reasoning (which is
+    spent first), at most the room the line still has (LINE_OUTPUT_TOKENS less `written`); and that room."""
+    reasoning = reasoning_tokens(ctx.rng, ctx.model, options.effort) if ctx.model.reasoning else 0
+    room = LINE_OUTPUT_TOKENS - written
+    budget = options.limit
+    if budget is None:
+        return reasoning, room, room
+    if reasoning > budget:
+        reasoning = budget
+    budget -= reasoning
+    return reasoning, budget if budget < room else room, room
+
+
+def _tool_message(ctx: LineContext, legacy: bool, calls: list[tools.Tool],
+                  budget: int) -> tuple[dict[str, Any], int, str]:
+    """A message calling the chosen tools, in `tool_calls` (or, for the deprecated `functions`, one
+    `function_call`); with its tokens and finish reason: `length` when a call was cut to the budget, else the
+    field's own name."""
+    if legacy:
+        made, spent, cut = tools.make_calls(ctx.rng, calls, budget, _function_call)
+        field, calling = "function_call", made[0]
+    else:
+        made, spent, cut = tools.make_calls(ctx.rng, calls, budget, partial(_tool_call, ctx))
+        field, calling = "tool_calls", made
+    message = {"role": "assistant", "content": None, field: calling, "refusal": None, "annotations": []}
+    return message, spent, "length" if cut else field
+
+
+def _function_call(tool: tools.Tool, args: str, cut: bool) -> dict[str, Any]:
+    return {"name": tool.name, "arguments": args}
+
+
+def _tool_call(ctx: LineContext, tool: tools.Tool, args: str, cut: bool) -> dict[str, Any]:
+    if tool.kind == "custom":
+        return {"id": "call_" + ctx.base62(24), "type": "custom", "custom": {"name": tool.name, "input": args}}
+    return {"id": "call_" + ctx.base62(24), "type": "function", "function": {"name": tool.name, "arguments": args}}
+
+
+def _content(ctx: LineContext, options: _Options, budget: int, room: int) -> tuple[str, int, str]:
+    """The answer's text, cut at the first stop sequence and to the budget; with its tokens and finish reason.
+    A line with no room left answers "" (cut: `length`)."""
+    content = answer(ctx, options.format) if room > 0 else ""
+    if options.stop is not None:
+        content = cut_at_stop(content, options.stop)
+    spent = estimate_tokens(content)
+    if spent > budget or room <= 0:
+        content = content[:budget * 4]
+        return content, estimate_tokens(content), "length"
+    return content, spent, "stop"
+
+
+def _logprobs(ctx: LineContext, content: str | None, top: int) -> dict[str, Any]:
+    """A choice's `logprobs`: its content's tokens (none for tool calls)."""
+    return {"content": logprobs.chat(ctx.rng, content, top) if content is not None else None, "refusal": None}
+
+
+def _generated(body: dict[str, Any], ctx: LineContext, options: _Options, choices: list[dict[str, Any]],
+               visible: int, reasoning: int) -> Generated:
+    """The chat.completion of these choices, and its usage. For the usual single plain answer (text, no
+    logprobs) its text too (`json_text`), filled into a template, which is several times faster than `dumps`."""
     prompt = prompt_tokens(body)
-    output = visible_total + reasoning_total
+    output = visible + reasoning
     tier = body.get("service_tier")
     tier = tier if tier in SERVICE_TIERS else "default"
     completion_id, model, fp = "chatcmpl-" + ctx.base62(29), ctx.model.snapshot, fingerprint(ctx.model)
     completion = _completion(completion_id, ctx.created, model, choices, prompt, output, prompt + output,
-                             reasoning_total, tier, fp)
-    json_text = None  # written by `dumps`, unless it is the usual single plain answer (text: no tool calls)
-    if n == 1 and not want_logprobs and content is not None:
-        json_text = _plain_template(model, tier, fp) % (
-            completion_id, ctx.created, json_string(content), choices[0]["finish_reason"], prompt, output,
-            prompt + output, reasoning_total)
-    return Generated(completion, Usage(input=prompt, output=output, reasoning=reasoning_total), 200, json_text)
+                             reasoning, tier, fp)
+    json_text = None  # written by `dumps`
+    if options.n == 1 and not options.logprobs:
+        choice = choices[0]
+        content = choice["message"]["content"]
+        if content is not None:  # not tool calls
+            json_text = _plain_template(model, tier, fp) % (
+                completion_id, ctx.created, json_string(content), choice["finish_reason"], prompt, output,
+                prompt + output, reasoning)
+    usage = Usage(prompt, 0, output, reasoning)  # input, cached, output, reasoning: positional is twice as fast
+    return Generated(completion, usage, 200, json_text)
 
 
 def _completion(completion_id: str, created: Any, model: str, choices: list[dict[str, Any]], prompt: Any,

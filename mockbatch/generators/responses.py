@@ -13,8 +13,10 @@ and report `reasoning_tokens`), `max_output_tokens` (reasoning spends it first; 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
+from mockbatch import catalog
 from mockbatch.generators import logprobs, schema, tools
 from mockbatch.generators.base import (
     LINE_OUTPUT_TOKENS,
@@ -142,87 +144,118 @@ def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
     return None
 
 
+class _Options:
+    """The request's options that shape the answer, read once per line."""
+
+    __slots__ = ("effort", "limit", "logprobs", "max_calls", "parallel", "summary", "tool_choice", "tools", "top")
+
+    def __init__(self, body: dict[str, Any], model: catalog.Model) -> None:
+        self.limit = positive_int(body.get("max_output_tokens"))
+        reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+        self.effort = reasoning.get("effort") or ("medium" if model.reasoning else None)
+        self.summary = reasoning.get("summary") or reasoning.get("generate_summary")
+        self.tools = tools.from_responses(body.get("tools"))
+        self.tool_choice = body.get("tool_choice") or "auto"
+        self.parallel = body.get("parallel_tool_calls") is not False
+        self.max_calls = positive_int(body.get("max_tool_calls"))
+        include = body.get("include") if isinstance(body.get("include"), list) else []
+        self.logprobs = LOGPROBS in include
+        self.top = positive_int(body.get("top_logprobs")) or 0
+
+
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
+    """The request's options, the budget, the output items (reasoning; tool calls or a message), then the
+    response object around them with its usage. Ids and text share one rng: the steps draw in this order."""
     problem = check(body, ctx)
     if problem is not None:
         return Generated(problem, Usage(), 400)
-    rng = ctx.rng
-    model = ctx.model
-    limit = positive_int(body.get("max_output_tokens"))
-    reasoning_cfg = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
-    effort = reasoning_cfg.get("effort") or ("medium" if model.reasoning else None)
-    summary = reasoning_cfg.get("summary") or reasoning_cfg.get("generate_summary")
-    available = tools.from_responses(body.get("tools"))
-    choice = body.get("tool_choice") or "auto"
-    parallel = body.get("parallel_tool_calls") is not False
-    max_calls = positive_int(body.get("max_tool_calls"))
-    include = body.get("include") if isinstance(body.get("include"), list) else []
-    top = positive_int(body.get("top_logprobs")) or 0
-
+    options = _Options(body, ctx.model)
     new_id = ItemIds(ctx)
-    resp_id = new_id("resp")
+    response_id = new_id("resp")
+    reasoning, budget = _budget(ctx, options)
     output: list[dict[str, Any]] = []
-    budget = limit
-    incomplete = False
-    reasoning = reasoning_tokens(rng, model, effort)
+    if ctx.model.reasoning and options.effort != "none":
+        output.append(_reasoning_item(ctx.rng, new_id, options.summary))
+    items, visible, incomplete = _answer_items(ctx, new_id, body, options, budget)
+    output += items
+    prompt = input_tokens(body)
+    usage = Usage(prompt, 0, visible + reasoning, reasoning)  # input, cached, output, reasoning
+    return Generated(_response(body, ctx, options, response_id, output, incomplete, usage), usage)
+
+
+def _budget(ctx: LineContext, options: _Options) -> tuple[int, int]:
+    """The reasoning tokens, and the visible budget: what `max_output_tokens` leaves after reasoning (which is
+    spent first), at most LINE_OUTPUT_TOKENS (which bounds the output of stored-prompt variables and schemas)."""
+    reasoning = reasoning_tokens(ctx.rng, ctx.model, options.effort)
+    budget = options.limit
     if budget is not None:
         reasoning = min(reasoning, budget)
         budget -= reasoning
-    if budget is None or budget > LINE_OUTPUT_TOKENS:  # bounds the output (stored-prompt variables, schemas)
+    if budget is None or budget > LINE_OUTPUT_TOKENS:
         budget = LINE_OUTPUT_TOKENS
-    if model.reasoning and effort != "none":
-        item: dict[str, Any] = {"id": new_id("rs"), "type": "reasoning", "summary": []}
-        if summary in ("auto", "concise", "detailed"):
-            item["summary"] = [{"type": "summary_text", "text": text(rng, 1, 3)}]
-        output.append(item)
-    visible = 0
-    calls = tools.choose(rng, available, choice, parallel)
-    if max_calls is not None:
-        calls = calls[:max_calls]
-    if budget == 0:
-        incomplete = True
-    elif calls:
-        for tool in calls:
-            args = tools.arguments(rng, tool)
-            status = "completed"
-            cost = estimate_tokens(tool.name) + estimate_tokens(args)
-            if cost > budget:
-                args = args[:max(budget - estimate_tokens(tool.name), 0) * 4]
-                status, incomplete = "incomplete", True
-                cost = estimate_tokens(tool.name) + estimate_tokens(args)
-            visible += cost
-            budget -= cost
-            call_item_id = new_id("fc" if tool.kind == "function" else "ctc")
-            call_id = "call_" + ctx.base62(24)
-            if tool.kind == "custom":
-                output.append({"id": call_item_id, "type": "custom_tool_call", "status": status,
-                               "call_id": call_id, "input": args, "name": tool.name})
-            else:
-                output.append({"id": call_item_id, "type": "function_call", "status": status,
-                               "arguments": args, "call_id": call_id, "name": tool.name})
-            if incomplete:
-                break
-    else:
-        answer_text = answer(rng, body)
-        if estimate_tokens(answer_text) > budget:
-            answer_text, incomplete = answer_text[:budget * 4], True
-        visible = estimate_tokens(answer_text)
-        output.append({
-            "id": new_id("msg"),
-            "type": "message",
-            "status": "incomplete" if incomplete else "completed",
-            "content": [{"type": "output_text", "annotations": [],
-                         "logprobs": logprobs.chat(rng, answer_text, top) if LOGPROBS in include else [],
-                         "text": answer_text}],
-            "role": "assistant",
-        })
+    return reasoning, budget
 
-    prompt_tokens = input_tokens(body)
-    output_tokens = visible + reasoning
-    config = body.get("text") if isinstance(body.get("text"), dict) else {}
-    tier = body.get("service_tier")
+
+def _reasoning_item(rng: Any, new_id: ItemIds, summary: Any) -> dict[str, Any]:
+    """A reasoning model's `reasoning` item, with a summary when one is asked for."""
+    item: dict[str, Any] = {"id": new_id("rs"), "type": "reasoning", "summary": []}
+    if summary in ("auto", "concise", "detailed"):
+        item["summary"] = [{"type": "summary_text", "text": text(rng, 1, 3)}]
+    return item
+
+
+def _answer_items(ctx: LineContext, new_id: ItemIds, body: dict[str, Any], options: _Options,
+                  budget: int) -> tuple[list[dict[str, Any]], int, bool]:
+    """The answer's output items: the chosen tool calls (up to `max_tool_calls`), else one message; with their
+    visible tokens and whether the budget cut them short. A budget reasoning spent whole leaves no item
+    (incomplete)."""
+    calls = tools.choose(ctx.rng, options.tools, options.tool_choice, options.parallel)
+    if options.max_calls is not None:
+        calls = calls[:options.max_calls]
+    if budget == 0:
+        return [], 0, True
+    if calls:
+        return tools.make_calls(ctx.rng, calls, budget, partial(_call_item, ctx, new_id))
+    return _message_item(ctx, new_id, body, options, budget)
+
+
+def _call_item(ctx: LineContext, new_id: ItemIds, tool: tools.Tool, args: str, cut: bool) -> dict[str, Any]:
+    """A `function_call` or `custom_tool_call` item; `incomplete` when its arguments were cut to the budget."""
+    status = "incomplete" if cut else "completed"
+    item_id = new_id("fc" if tool.kind == "function" else "ctc")
+    call_id = "call_" + ctx.base62(24)
+    if tool.kind == "custom":
+        return {"id": item_id, "type": "custom_tool_call", "status": status, "call_id": call_id, "input": args,
+                "name": tool.name}
+    return {"id": item_id, "type": "function_call", "status": status, "arguments": args, "call_id": call_id,
+            "name": tool.name}
+
+
+def _message_item(ctx: LineContext, new_id: ItemIds, body: dict[str, Any], options: _Options,
+                  budget: int) -> tuple[list[dict[str, Any]], int, bool]:
+    """The answer as one `message` item, cut to the budget (`incomplete`), with its logprobs when included."""
+    answer_text = answer(ctx.rng, body)
+    incomplete = estimate_tokens(answer_text) > budget
+    if incomplete:
+        answer_text = answer_text[:budget * 4]
+    item_id = new_id("msg")  # drawn after the answer, before its logprobs
+    item = {
+        "id": item_id,
+        "type": "message",
+        "status": "incomplete" if incomplete else "completed",
+        "content": [{"type": "output_text", "annotations": [],
+                     "logprobs": logprobs.chat(ctx.rng, answer_text, options.top) if options.logprobs else [],
+                     "text": answer_text}],
+        "role": "assistant",
+    }
+    return [item], estimate_tokens(answer_text), incomplete
+
+
+def _response(body: dict[str, Any], ctx: LineContext, options: _Options, response_id: str,
+              output: list[dict[str, Any]], incomplete: bool, usage: Usage) -> dict[str, Any]:
+    """The response object: its status and output, the request's settings echoed back, and its usage."""
     response: dict[str, Any] = {
-        "id": resp_id,
+        "id": response_id,
         "object": "response",
         "created_at": ctx.created,
         "status": "incomplete" if incomplete else "completed",
@@ -232,42 +265,53 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         "error": None,
         "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
         "instructions": body.get("instructions"),
-        "max_output_tokens": limit,
-        "max_tool_calls": max_calls,
-        "model": model.snapshot,
+        "max_output_tokens": options.limit,
+        "max_tool_calls": options.max_calls,
+        "model": ctx.model.snapshot,
         "output": output,
-        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
+        "parallel_tool_calls": options.parallel,
         "previous_response_id": body.get("previous_response_id"),
     }
     prompt = body.get("prompt")
     if isinstance(prompt, dict):
         response["prompt"] = {"id": prompt.get("id"), "variables": prompt.get("variables"),
                               "version": prompt.get("version")}
-    response.update({
+    response.update(_settings(body, options))
+    response["usage"] = _usage(usage)
+    response["user"] = body.get("user")
+    response["metadata"] = body.get("metadata") or {}
+    return response
+
+
+def _settings(body: dict[str, Any], options: _Options) -> dict[str, Any]:
+    """The request's settings as the response echoes them, with their defaults."""
+    config = body.get("text") if isinstance(body.get("text"), dict) else {}
+    tier = body.get("service_tier")
+    return {
         "prompt_cache_key": body.get("prompt_cache_key"),
         "prompt_cache_retention": body.get("prompt_cache_retention"),
-        "reasoning": {"effort": effort, "summary": summary},
+        "reasoning": {"effort": options.effort, "summary": options.summary},
         "safety_identifier": body.get("safety_identifier"),
         "service_tier": tier if tier in SERVICE_TIERS else "default",
         "store": body.get("store") is not False,
         "temperature": _float(body.get("temperature"), 1.0),
         "text": {"format": _echo_format(_format(body)), "verbosity": config.get("verbosity") or "medium"},
-        "tool_choice": choice,
+        "tool_choice": options.tool_choice,
         "tools": [_echo_tool(t) for t in body["tools"]] if isinstance(body.get("tools"), list) else [],
-        "top_logprobs": top,
+        "top_logprobs": options.top,
         "top_p": _float(body.get("top_p"), 1.0),
         "truncation": body.get("truncation") or "disabled",
-        "usage": {
-            "input_tokens": prompt_tokens,
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-            "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": reasoning},
-            "total_tokens": prompt_tokens + output_tokens,
-        },
-        "user": body.get("user"),
-        "metadata": body.get("metadata") or {},
-    })
-    return Generated(response, Usage(input=prompt_tokens, output=output_tokens, reasoning=reasoning))
+    }
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": usage.output,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning},
+        "total_tokens": usage.input + usage.output,
+    }
 
 
 def _float(value: Any, default: float) -> float:

@@ -11,6 +11,7 @@ properties). Optional properties appear with a seeded coin toss; required ones a
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -409,19 +410,23 @@ _CATEGORIES = {
     sre.CATEGORY_NOT_SPACE: "abcdefghijklmnopqrstuvwxyz0123456789",
 }
 _PRINTABLE = [chr(c) for c in range(32, 127)]
-_cache: dict[str, Any] = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_regex(pattern: str) -> Any:
+    """The pattern as the `re` module's own parser reads it (`re._parser`, an interpreter internal: no public
+    API gives a pattern's structure), or None if it does not parse. Its tokens are walked by `_emit`;
+    tests/test_internals.py fails loudly if the structure changes. Cached, and bounded."""
+    try:
+        return sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
 
 
 def regex_instance(pattern: str, rng: random.Random) -> str | None:
     """A string containing a match of `pattern`, or None if the pattern is beyond this generator."""
-    parsed = _cache.get(pattern)
+    parsed = parse_regex(pattern)
     if parsed is None:
-        try:
-            parsed = sre_parse.parse(pattern)
-        except (re.error, RecursionError, OverflowError):
-            parsed = False
-        _cache[pattern] = parsed
-    if parsed is False:
         return None
     try:
         groups: dict[int, str] = {}

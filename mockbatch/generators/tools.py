@@ -4,18 +4,23 @@
 called alone, `allowed_tools` narrows the set, and `auto` (the default) calls a tool on a seeded coin
 toss (AUTO_CALL_RATE). When parallel tool calls are allowed and several tools qualify, a second,
 different tool is sometimes called too. Function arguments are a JSON instance of the tool's parameter
-schema; custom (free-form) tools get a short text input.
+schema; custom (free-form) tools get a short text input. A call costs the tokens of its name and
+arguments; the call that would overrun the answer's token budget is cut and is the last (`make_calls`).
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mockbatch.generators import schema
 from mockbatch.generators.base import text, too_long
+from mockbatch.tokens import estimate_tokens
+
+Item = TypeVar("Item")
 
 AUTO_CALL_RATE = 0.5
 PARALLEL_RATE = 0.25
@@ -116,3 +121,24 @@ def arguments(rng: random.Random, tool: Tool) -> str:
     if "type" not in params and not any(k in params for k in ("$ref", "anyOf", "oneOf", "allOf")):
         params = {"type": "object", **params}
     return json.dumps(schema.instance(params, rng), separators=(",", ":"), ensure_ascii=False)
+
+
+def make_calls(rng: random.Random, chosen: list[Tool], budget: int,
+               item: Callable[[Tool, str, bool], Item]) -> tuple[list[Item], int, bool]:
+    """The chosen tools' calls, in order, spending `budget` tokens: the call that would overrun it has its
+    arguments cut to what is left (four characters a token) and is the last made. `item(tool, arguments, cut)`
+    writes one call out, before the next call's arguments are drawn: an item drawing its id from `rng` (Responses)
+    draws it in that order, which the output depends on. Returns the items, the tokens spent, whether one was cut."""
+    made: list[Item] = []
+    spent, cut = 0, False
+    for tool in chosen:
+        args = arguments(rng, tool)
+        name = estimate_tokens(tool.name)
+        cut = name + estimate_tokens(args) > budget - spent
+        if cut:
+            args = args[:max(budget - spent - name, 0) * 4]
+        spent += name + estimate_tokens(args)
+        made.append(item(tool, args, cut))
+        if cut:
+            break
+    return made, spent, cut
