@@ -1,6 +1,6 @@
-"""Domain errors: plain exceptions carrying what the OpenAI error envelope needs.
-
-The HTTP layer renders them as {"error": {"message", "type", "param", "code"}}.
+"""The wire's errors, in one place: the OpenAI error envelope, the wording of its usual messages (types,
+values, ranges), and the domain exceptions that carry them to the HTTP layer, which renders them as
+{"error": {"message", "type", "param", "code"}}. A per-line error (a batch's error file) is the same envelope.
 
 * MockBatchError            (status 400)
   + InvalidRequest          400 invalid_request_error
@@ -69,15 +69,44 @@ def missing_parameter(name: str) -> InvalidRequest:
 
 
 def invalid_value(value: object, allowed: list[str], param: str) -> InvalidRequest:
-    quoted = [f"'{a}'" for a in allowed]
-    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + ", and " + quoted[-1]
-    return InvalidRequest(f"Invalid value: '{value}'. Supported values are: {listed}.", param=param,
-                          code="invalid_value")
+    return InvalidRequest(value_message(value, allowed), param=param, code="invalid_value")
 
 
 def invalid_type(param: str, expected: str, got: object) -> InvalidRequest:
-    return InvalidRequest(f"Invalid type for '{param}': expected {expected}, but got {json_type(got)} instead.",
-                          param=param, code="invalid_type")
+    return InvalidRequest(type_message(param, expected, got), param=param, code="invalid_type")
+
+
+def out_of_range(param: str, value: int, low: int, high: int) -> InvalidRequest | None:
+    problem = range_problem(param, value, low, high)
+    return None if problem is None else InvalidRequest(problem[0], param=param, code=problem[1])
+
+
+# -- the envelope and the wording ------------------------------------------------------------------------
+def envelope(message: str, param: str | None = None, code: str | None = None,
+             kind: str = "invalid_request_error") -> dict[str, Any]:
+    """The OpenAI error envelope: every key present, nulls included."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def value_message(value: object, allowed: list[str]) -> str:
+    quoted = [f"'{a}'" for a in allowed]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+    return f"Invalid value: '{value}'. Supported values are: {listed}."
+
+
+def type_message(param: str, expected: str, got: object) -> str:
+    return f"Invalid type for '{param}': expected {expected}, but got {json_type(got)} instead."
+
+
+def range_problem(param: str, value: int, low: int | None, high: int | None) -> tuple[str, str] | None:
+    """The message and code for an integer outside [low, high] (None: no bound), else None."""
+    if low is not None and value < low:
+        return (f"Invalid '{param}': integer below minimum value. Expected a value >= {low}, but got {value} "
+                "instead.", "integer_below_min_value")
+    if high is not None and value > high:
+        return (f"Invalid '{param}': integer above maximum value. Expected a value <= {high}, but got {value} "
+                "instead.", "integer_above_max_value")
+    return None
 
 
 def json_type(value: object) -> str:

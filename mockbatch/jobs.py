@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mockbatch import catalog
+from mockbatch.errors import envelope
 from mockbatch.generators import GENERATORS, Generated, LineContext, Usage
 from mockbatch.generators.base import dumps
 from mockbatch.lifecycle import Output, OutputFile, OutputKey, Validated
@@ -191,10 +192,9 @@ def _answered(batch_req: str, custom_id: str, status_code: int, request_id: str,
 
 def server_error(request_id: str) -> dict[str, Any]:
     """The body of a request that failed inside the server, as the real API words it (contract 4.3)."""
-    return {"error": {"message": "An error occurred while processing your request. You can retry your request, or "
-                                 "contact us through our help center at help.openai.com if the error persists. "
-                                 f"Please include the request ID {request_id} in your message.",
-                      "type": "server_error", "param": None, "code": None}}
+    return envelope("An error occurred while processing your request. You can retry your request, or contact us "
+                    "through our help center at help.openai.com if the error persists. Please include the request "
+                    f"ID {request_id} in your message.", kind="server_error")
 
 
 def _never_ran(batch_req: str, custom_id: str, err: dict[str, Any]) -> bytes:

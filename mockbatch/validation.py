@@ -20,7 +20,15 @@ from typing import Any, NamedTuple
 
 from mockbatch import catalog
 from mockbatch.catalog import DEFAULT, Catalog
-from mockbatch.errors import InvalidRequest, invalid_type, invalid_value, json_type, missing_parameter
+from mockbatch.errors import (
+    InvalidRequest,
+    invalid_type,
+    invalid_value,
+    missing_parameter,
+    out_of_range,
+    type_message,
+    value_message,
+)
 from mockbatch.tokens import estimate_tokens
 
 MAX_LINES = 50_000
@@ -104,7 +112,7 @@ def check_line(obj: Any, n: int, endpoint: str, models: Catalog = DEFAULT) -> di
     if not isinstance(obj["body"], dict):
         return _type_error("body", "an object", obj["body"], n)
     if obj["method"] != "POST":
-        return error("invalid_value", f"Invalid value: '{obj['method']}'. Supported values are: 'POST'.", "method", n)
+        return error("invalid_value", value_message(obj["method"], ["POST"]), "method", n)
     if obj["url"] != endpoint:
         return error("invalid_url", "The URL provided for this request does not match the batch endpoint.", "url", n)
     body = obj["body"]
@@ -128,8 +136,7 @@ def check_line(obj: Any, n: int, endpoint: str, models: Catalog = DEFAULT) -> di
 
 
 def _type_error(param: str, expected: str, got: Any, n: int) -> dict[str, Any]:
-    return error("invalid_request",
-                 f"Invalid type for '{param}': expected {expected}, but got {json_type(got)} instead.", param, n)
+    return error("invalid_request", type_message(param, expected, got), param, n)
 
 
 def embedding_inputs(value: Any) -> int:
@@ -405,14 +412,8 @@ def check_expires_after(value: Any, param: str) -> int:
 
 
 def check_range(value: int, low: int, high: int, param: str) -> None:
-    if value < low:
-        raise InvalidRequest(
-            f"Invalid '{param}': integer below minimum value. Expected a value >= {low}, but got {value} instead.",
-            param=param, code="integer_below_min_value")
-    if value > high:
-        raise InvalidRequest(
-            f"Invalid '{param}': integer above maximum value. Expected a value <= {high}, but got {value} instead.",
-            param=param, code="integer_above_max_value")
+    if (error := out_of_range(param, value, low, high)) is not None:
+        raise error
 
 
 def check_input_file(file_id: str, purpose: str, size: int) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockbatch.api.render import ANSWER, error_body
-from mockbatch.errors import MockBatchError
+from mockbatch.api.render import ANSWER
+from mockbatch.errors import MockBatchError, envelope
 from mockbatch.errors import status_envelope as scripted_error
 from mockbatch.operations import SURFACES
 from mockbatch.scenarios import Fault
@@ -80,7 +80,7 @@ class Faults:
             scenario = engine.active.pick(None, _header(scope, SCENARIO_HEADER))
         except MockBatchError as exc:
             entry.status = exc.status
-            await _json(send, exc.status, error_body(exc.message, exc.type, exc.param, exc.code))
+            await _json(send, exc.status, envelope(exc.message, exc.param, exc.code, exc.type))
             return
         fault = engine.traffic.pick(scenario, op, method, path)
         entry.fault = fault.name if fault else None

@@ -15,7 +15,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockbatch import ids
 from mockbatch.engine import Engine
-from mockbatch.errors import InvalidRequest, MockBatchError, PayloadTooLarge, Unauthorized, invalid_type, invalid_value
+from mockbatch.errors import (
+    InvalidRequest,
+    MockBatchError,
+    PayloadTooLarge,
+    Unauthorized,
+    envelope,
+    invalid_type,
+    invalid_value,
+    out_of_range,
+)
 
 log = logging.getLogger("mockbatch")
 
@@ -24,11 +33,6 @@ BAD_JSON = ("We could not parse the JSON body of your request. (HINT: This likel
             "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. "
             "If you have trouble figuring out how to fix this, please contact us through our help center at "
             "help.openai.com.)")
-
-
-def error_body(message: str, type_: str = "invalid_request_error", param: str | None = None,
-               code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 class JSON(JSONResponse):
@@ -141,12 +145,8 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
         value = int(raw)
     except ValueError:
         raise invalid_type(name, "an integer", raw) from None
-    if value < low:
-        raise InvalidRequest(f"Invalid '{name}': integer below minimum value. Expected a value >= {low}, but got "
-                             f"{value} instead.", param=name, code="integer_below_min_value")
-    if value > high:
-        raise InvalidRequest(f"Invalid '{name}': integer above maximum value. Expected a value <= {high}, but got "
-                             f"{value} instead.", param=name, code="integer_above_max_value")
+    if (error := out_of_range(name, value, low, high)) is not None:
+        raise error
     return value
 
 
@@ -160,14 +160,14 @@ def choice_param(request: Request, name: str, default: str, allowed: list[str]) 
 # -- exception handlers -------------------------------------------------------------------------
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MockBatchError)
-    return json_response(error_body(exc.message, exc.type, exc.param, exc.code), exc.status, exc.headers)
+    return json_response(envelope(exc.message, exc.param, exc.code, exc.type), exc.status, exc.headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (404, 405):
-        return json_response(error_body(f"Invalid URL ({request.method} {request.url.path})"), 404)
-    return json_response(error_body(str(exc.detail)), exc.status_code)
+        return json_response(envelope(f"Invalid URL ({request.method} {request.url.path})"), 404)
+    return json_response(envelope(str(exc.detail)), exc.status_code)
 
 
 LOGGED = "mockbatch.logged"  # the exception `server_error` has logged, in the request's scope
@@ -180,7 +180,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
         failures.append(exc)
     log.error("Exception in ASGI application", exc_info=exc)
     request.scope[LOGGED] = exc
-    return json_response(error_body(SERVER_ERROR, "server_error"), 500)
+    return json_response(envelope(SERVER_ERROR, kind="server_error"), 500)
 
 
 EXCEPTION_HANDLERS = {MockBatchError: domain_error, HTTPException: http_error, Exception: server_error}

@@ -3,6 +3,7 @@ lifecycle's) to make."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from mockbatch import ids, lifecycle
@@ -20,18 +21,17 @@ from mockbatch.validation import check_create, check_input_file
 HISTORY_BATCHES = 10_000  # batches whose past views are kept for stale lists; the oldest are forgotten first
 
 
+@dataclass
 class Batches:
-    def __init__(self, store: Store, clock: Clock, seed: int, scheduler: Scheduler, files: Files,
-                 scenario: ActiveScenario, models: Catalog) -> None:
-        self.store = store
-        self.clock = clock
-        self.seed = seed
-        self.scheduler = scheduler
-        self.files = files
-        self.scenario = scenario
-        self.models = models
-        # batch id -> (virtual time, view) at each status change, for scenarios that serve stale lists
-        self._history: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    store: Store
+    clock: Clock
+    seed: int
+    scheduler: Scheduler
+    files: Files
+    scenario: ActiveScenario
+    models: Catalog
+    # batch id -> (virtual time, view) at each status change, for scenarios that serve stale lists
+    _history: dict[str, list[tuple[float, dict[str, Any]]]] = field(default_factory=dict, init=False)
 
     async def create(self, tenant: str, params: dict[str, Any], scenario: str | None = None) -> dict[str, Any]:
         check_create(params, self.models)

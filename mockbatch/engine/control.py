@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from mockbatch import jobs, lifecycle
@@ -22,17 +22,16 @@ from mockbatch.traffic import Traffic
 log = logging.getLogger("mockbatch")
 
 
+@dataclass
 class Control:
-    def __init__(self, store: Store, clock: Clock, scheduler: Scheduler, batches: Batches, files: Files,
-                 scenario: ActiveScenario, traffic: Traffic, start_time: float | None) -> None:
-        self.store = store
-        self.clock = clock
-        self.scheduler = scheduler
-        self.batches = batches
-        self.files = files
-        self.scenario = scenario
-        self.traffic = traffic
-        self.start_time = start_time
+    store: Store
+    clock: Clock
+    scheduler: Scheduler
+    batches: Batches
+    files: Files
+    scenario: ActiveScenario
+    traffic: Traffic
+    start_time: float | None  # where a reset puts the clock (None: now)
 
     async def start(self, warm_workers: bool = False) -> None:
         """Carry on from the stored clock, drop what a crash left half-written, and move batches on."""

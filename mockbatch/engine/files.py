@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mockbatch import ids
@@ -69,15 +69,15 @@ def file_too_large() -> PayloadTooLarge:
     return PayloadTooLarge(f"File is too large. The maximum size is {MAX_FILE_BYTES} bytes.", param="file")
 
 
+@dataclass
 class Files:
     """Files by tenant: create (streamed in), retrieve, list, delete, content."""
 
-    def __init__(self, store: Store, clock: Clock, seed: int, runner: Runner) -> None:
-        self.store = store
-        self.clock = clock
-        self.seed = seed
-        self.runner = runner
-        self._hidden: dict[tuple[str, str], float] = {}  # (tenant, file id) -> virtual time it becomes visible
+    store: Store
+    clock: Clock
+    seed: int
+    runner: Runner
+    _hidden: dict[tuple[str, str], float] = field(default_factory=dict, init=False)  # -> when visible again
 
     async def create(self, tenant: str, filename: str, purpose: Any, content: AsyncIterator[bytes],
                      expires_after: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from mockbatch import catalog, ids, jobs, lifecycle
@@ -31,21 +32,20 @@ TERMINAL_VALUES = tuple(s.value for s in TERMINAL)
 MAX_FAILURES = 100  # unexpected exceptions kept for MockBatchServer.check(): a broken server reports its first
 
 
+@dataclass
 class Scheduler:
-    def __init__(self, store: Store, clock: Clock, runner: jobs.Runner, models: catalog.Catalog, seed: int,
-                 enqueued_token_limit: int | None = None, tick_seconds: float = 0.2) -> None:
-        self.store = store
-        self.clock = clock
-        self.runner = runner
-        self.models = models
-        self.seed = seed
-        self.enqueued_token_limit = enqueued_token_limit
-        self.tick_seconds = tick_seconds
-        self.failures: list[BaseException] = []  # unexpected exceptions, surfaced by MockBatchServer
-        self._jobs: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._job_errors: dict[str, lifecycle.JobError] = {}  # batch id -> its failing job (also in its progress)
-        self._stop = threading.Event()
-        self._ticker: asyncio.Task[None] | None = None
+    store: Store
+    clock: Clock
+    runner: jobs.Runner
+    models: catalog.Catalog
+    seed: int
+    enqueued_token_limit: int | None = None
+    tick_seconds: float = 0.2
+    failures: list[BaseException] = field(default_factory=list, init=False)  # surfaced by MockBatchServer
+    _jobs: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict, init=False)
+    _job_errors: dict[str, lifecycle.JobError] = field(default_factory=dict, init=False)  # also in progress
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _ticker: asyncio.Task[None] | None = field(default=None, init=False)
 
     # -- lifetime -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -194,7 +194,7 @@ class Scheduler:
         b = row.batch
         ttl = progress.output_ttl or BATCH_FILE_TTL
         hexid = b["id"].removeprefix("batch_")
-        for kind, field in (("output", "output_file_id"), ("error", "error_file_id")):
+        for kind, wire_field in (("output", "output_file_id"), ("error", "error_file_id")):
             blob = out.files[kind]
             if blob.bytes == 0:
                 await tx.delete_blob(blob.blob)
@@ -203,7 +203,7 @@ class Scheduler:
             f = FileRow(ids.file_id(self.seed, seq), row.tenant, blob.blob, blob.bytes, int(at), int(at) + ttl,
                         f"batch_{hexid}_{kind}.jsonl", "batch_output")
             await tx.insert_file(seq, f)
-            b[field] = f.id
+            b[wire_field] = f.id
         b["request_counts"] = out.counts
         b["usage"] = out.usage
         out.files = {}

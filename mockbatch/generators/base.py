@@ -23,6 +23,7 @@ from typing import Any
 from faker.providers.lorem.en_US import Provider as _Lorem
 
 from mockbatch import catalog, ids
+from mockbatch.errors import envelope, range_problem
 from mockbatch.tokens import estimate_tokens  # here too, where the generators have always found it
 
 # Faker's English lorem words; sampled with the line's own seeded generator (fast and reproducible).
@@ -282,16 +283,7 @@ class ItemIds:
         return f"{prefix}_{self.shared}{own[:4]}8191{own[4:]}"
 
 
-def error_body(message: str, param: str | None, code: str | None,
-               kind: str = "invalid_request_error") -> dict[str, Any]:
-    """The body of a per-request error (written to the batch's error file with its status code)."""
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-
-# The real answer to a body the API cannot parse as JSON. A body number out of float range (1e999), which
-# Python reads as inf and no JSON writer may write, gets it too: inferred (a strict parser refuses such a
-# number; the real API's answer to one is unconfirmed).
-UNPARSEABLE = error_body(
+UNPARSEABLE = envelope(
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library "
     "correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble "
     "figuring out how to fix this, please contact us through our help center at help.openai.com.)", None, None)
@@ -300,10 +292,10 @@ UNPARSEABLE = error_body(
 def too_long(param: str, value: Any, limit: int) -> dict[str, Any] | None:
     """The real 400 for an array or string parameter over its maximum length, else None."""
     if isinstance(value, list) and len(value) > limit:
-        return error_body(f"Invalid '{param}': array too long. Expected an array with maximum length {limit}, but "
+        return envelope(f"Invalid '{param}': array too long. Expected an array with maximum length {limit}, but "
                           f"got an array with length {len(value)} instead.", param, "array_above_max_length")
     if isinstance(value, str) and len(value) > limit:
-        return error_body(f"Invalid '{param}': string too long. Expected a string with maximum length {limit}, but "
+        return envelope(f"Invalid '{param}': string too long. Expected a string with maximum length {limit}, but "
                           f"got a string with length {len(value)} instead.", param, "string_above_max_length")
     return None
 
@@ -323,10 +315,7 @@ def out_of_range(body: dict[str, Any], limits: dict[str, tuple[int, int]]) -> di
         value = body.get(name)
         if value is None or not isinstance(value, int) or isinstance(value, bool):
             continue
-        if value < low:
-            return error_body(f"Invalid '{name}': integer below minimum value. Expected a value >= {low}, "
-                              f"but got {value} instead.", name, "integer_below_min_value")
-        if value > high:
-            return error_body(f"Invalid '{name}': integer above maximum value. Expected a value <= {high}, "
-                              f"but got {value} instead.", name, "integer_above_max_value")
+        problem = range_problem(name, value, low, high)
+        if problem is not None:
+            return envelope(problem[0], name, problem[1])
     return None

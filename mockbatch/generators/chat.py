@@ -14,6 +14,7 @@ import json
 from functools import lru_cache, partial
 from typing import Any
 
+from mockbatch.errors import envelope
 from mockbatch.generators import logprobs, schema, tools
 from mockbatch.generators.base import (
     LINE_OUTPUT_TOKENS,
@@ -23,8 +24,7 @@ from mockbatch.generators.base import (
     Usage,
     content_tokens,
     dumps,
-    error_body,
-    estimate_tokens,
+        estimate_tokens,
     fingerprint,
     json_string,
     json_tokens,
@@ -103,7 +103,7 @@ def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
     if problem is not None:
         return problem
     if ctx.model.reasoning and body.get("max_tokens") is not None:
-        return error_body("Unsupported parameter: 'max_tokens' is not supported with this model. "
+        return envelope("Unsupported parameter: 'max_tokens' is not supported with this model. "
                           "Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
     return None
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from mockbatch.errors import envelope
 from mockbatch.generators import logprobs
 from mockbatch.generators.base import (
     Generated,
     LineContext,
     Usage,
-    error_body,
-    estimate_tokens,
+        estimate_tokens,
     out_of_range,
     positive_int,
     text,
@@ -40,12 +40,12 @@ def check(body: dict[str, Any], ctx: LineContext, listed: list[Any], n: int, lim
     if problem is None and len(listed) > MAX_PROMPTS:
         problem = too_long("prompt", listed, MAX_PROMPTS)
     if problem is None and n * len(listed) > MAX_CHOICES:
-        problem = error_body(f"Invalid 'n': {n} choices for each of {len(listed)} prompts make {n * len(listed)}; "
+        problem = envelope(f"Invalid 'n': {n} choices for each of {len(listed)} prompts make {n * len(listed)}; "
                              f"at most {MAX_CHOICES} choices are allowed in one request.", "n", "invalid_value")
     for prompt in listed if problem is None else []:
         tokens = prompt_tokens(prompt)
         if tokens + limit > ctx.model.context_window:  # the real words of the legacy completions model
-            problem = error_body(
+            problem = envelope(
                 f"This model's maximum context length is {ctx.model.context_window} tokens, however you requested "
                 f"{tokens + limit} tokens ({tokens} in your prompt; {limit} for the completion). Please reduce your "
                 "prompt; or completion length.", None, None)

@@ -22,7 +22,8 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from mockbatch.generators.base import Generated, LineContext, Usage, error_body, estimate_tokens, too_long
+from mockbatch.errors import envelope, range_problem, type_message, value_message
+from mockbatch.generators.base import Generated, LineContext, Usage, estimate_tokens, too_long
 
 SEGMENT = 16  # floats per segment
 POOL = 1024  # segments to pick from per dimension (10 random bits a pick)
@@ -140,8 +141,7 @@ def input_tokens(item: Any) -> int:
 
 
 def _error(message: str, param: str | None = None, code: str | None = None) -> Generated:
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
-    return Generated(body, Usage(), status_code=400)
+    return Generated(envelope(message, param, code), Usage(), status_code=400)
 
 
 def _dimensions(body: dict[str, Any], ctx: LineContext) -> int | Generated:
@@ -150,16 +150,12 @@ def _dimensions(body: dict[str, Any], ctx: LineContext) -> int | Generated:
         return native
     dims = body["dimensions"]
     if not _is_token(dims):
-        return _error(f"Invalid type for 'dimensions': expected an integer, but got {type(dims).__name__} instead.",
-                      "dimensions", "invalid_type")
+        return _error(type_message("dimensions", "an integer", dims), "dimensions", "invalid_type")
     if ctx.model.name == "text-embedding-ada-002":
         return _error("This model does not support specifying dimensions.", "dimensions")
-    if dims < 1:
-        return _error("Invalid 'dimensions': integer below minimum value. Expected a value >= 1, but got "
-                      f"{dims} instead.", "dimensions", "integer_below_min_value")
-    if dims > native:
-        return _error(f"Invalid 'dimensions': integer above maximum value. Expected a value <= {native}, but got "
-                      f"{dims} instead.", "dimensions", "integer_above_max_value")
+    problem = range_problem("dimensions", dims, 1, native)
+    if problem is not None:
+        return _error(problem[0], "dimensions", problem[1])
     return int(dims)
 
 
@@ -169,8 +165,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         return dims
     encoding = body.get("encoding_format")
     if encoding not in (None, "float", "base64"):
-        return _error(f"Invalid value: '{encoding}'. Supported values are: 'float' and 'base64'.",
-                      "encoding_format", "invalid_value")
+        return _error(value_message(encoding, ["float", "base64"]), "encoding_format", "invalid_value")
     value = body.get("input")
     if isinstance(value, list) and len(value) > MAX_INPUTS and not all(map(_is_token, value)):  # one token array
         return Generated(too_long("input", value, MAX_INPUTS) or {}, Usage(), 400)  # is one input, of many tokens
@@ -182,7 +177,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         return _error(f"Invalid 'input': maximum context length is {MAX_INPUT_TOKENS} tokens.")
     tokens = sum(counts)
     if tokens > MAX_REQUEST_TOKENS:
-        body_ = error_body(f"Requested {tokens} tokens, max {MAX_REQUEST_TOKENS} tokens per request", None,
+        body_ = envelope(f"Requested {tokens} tokens, max {MAX_REQUEST_TOKENS} tokens per request", None,
                            "max_tokens_per_request", "max_tokens_per_request")
         return Generated(body_, Usage(), 400)
     seg = segments(dims)

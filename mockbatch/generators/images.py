@@ -19,13 +19,12 @@ import struct
 import zlib
 from typing import Any
 
-from mockbatch.errors import invalid_value
+from mockbatch.errors import envelope, invalid_value
 from mockbatch.generators.base import (
     IMAGE_TOKENS,
     Generated,
     LineContext,
     Usage,
-    error_body,
     estimate_tokens,
     out_of_range,
     over_max_length,
@@ -117,7 +116,7 @@ def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
         width, height = dimensions(size)
         if max(width, height) > MAX_EDGE or width * height > MAX_PIXELS:  # the real words for an unknown size
             err = invalid_value(size, SIZES.get(name, GPT_IMAGE_SIZES), "size")
-            problem = error_body(err.message, err.param, err.code)
+            problem = envelope(err.message, err.param, err.code)
     return problem
 
 

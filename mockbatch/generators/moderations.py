@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mockbatch.generators.base import Generated, LineContext, Usage, error_body, too_long
+from mockbatch.errors import envelope
+from mockbatch.generators.base import Generated, LineContext, Usage, too_long
 
 TRIGGERS: tuple[str, ...] = tuple(
     w.strip().lower() for w in os.environ.get("MOCKBATCH_MODERATION_TRIGGER", "flagme").split(",") if w.strip())
@@ -73,7 +74,7 @@ def check(value: Any) -> dict[str, Any] | None:
     if problem is None and isinstance(value, list):
         images = sum(1 for p in value if isinstance(p, dict) and p.get("type") == "image_url")
         if images > MAX_IMAGES:
-            problem = error_body(f"Number of images ({images}) exceeds maximum of {MAX_IMAGES}", "input",
+            problem = envelope(f"Number of images ({images}) exceeds maximum of {MAX_IMAGES}", "input",
                                  "too_many_images")
     return problem
 

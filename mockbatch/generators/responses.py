@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from mockbatch import catalog
+from mockbatch.errors import envelope
 from mockbatch.generators import logprobs, schema, tools
 from mockbatch.generators.base import (
     LINE_OUTPUT_TOKENS,
@@ -26,8 +27,7 @@ from mockbatch.generators.base import (
     LineContext,
     Usage,
     content_tokens,
-    error_body,
-    estimate_tokens,
+        estimate_tokens,
     json_tokens,
     out_of_range,
     over_max_length,
@@ -139,7 +139,7 @@ def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
         return problem
     reasoning = body.get("reasoning")
     if not ctx.model.reasoning and isinstance(reasoning, dict) and reasoning.get("effort") is not None:
-        return error_body("Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+        return envelope("Unsupported parameter: 'reasoning.effort' is not supported with this model.",
                           "reasoning.effort", "unsupported_parameter")
     return None
 
