@@ -425,7 +425,14 @@ class Worker:
 
 
 class Workers:
-    """Up to `size` worker processes, started when first needed and kept for the next job."""
+    """Up to `size` worker processes, started when first needed and kept for the next job.
+
+    Hand-written rather than concurrent.futures.ProcessPoolExecutor, which cannot do three things this needs:
+    kill a job mid-run (a reset or a cancel must not wait for a 50,000-line output), stay usable after one
+    of its processes dies (the executor breaks for good), and start its processes before the first job (so
+    that they are warm when a big upload's validation arrives). A worker is one `python -c` process fed
+    pickled calls on a pipe; one that answered, even with an error, serves the next call, and one that died
+    is replaced, so their number never exceeds `size`."""
 
     def __init__(self, size: int) -> None:
         self.size = size
