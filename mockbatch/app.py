@@ -50,7 +50,8 @@ def build_engine(store: Store, settings: Settings) -> Engine:
     files = Files(store, clock, settings.seed, runner)
     batches = Batches(store, clock, settings.seed, scheduler, files, active, models)
     control = Control(store, clock, scheduler, batches, files, active, traffic, settings.start_time)
-    return Engine(clock, files, Uploads(store, clock, settings.seed), batches, scheduler, control, active, traffic)
+    return Engine(clock, files, Uploads(store, clock, settings.seed), batches, scheduler, control, active, traffic,
+                  models)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

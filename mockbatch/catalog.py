@@ -8,8 +8,10 @@ module-level table at run time, so a worker process sees exactly the models its 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
@@ -31,12 +33,13 @@ class Endpoint:
     required: str  # the body parameter it cannot do without (besides `model`)
 
 
-# In the order the real API lists them in its unknown-endpoint message.
+# In the order the real API lists them in its unknown-endpoint message (recordings from 2025 show the first
+# four so, then /v1/moderations appended).
 BATCH_ENDPOINTS = (
-    Endpoint(RESPONSES, "Responses", "input"),
     Endpoint(CHAT, "Chat Completions", "messages"),
-    Endpoint(EMBEDDINGS, "Embeddings", "input"),
     Endpoint(COMPLETIONS, "Completions", "prompt"),
+    Endpoint(EMBEDDINGS, "Embeddings", "input"),
+    Endpoint(RESPONSES, "Responses", "input"),
     Endpoint(MODERATIONS, "Moderations", "input"),
     Endpoint(IMAGES_GENERATIONS, "Images", "prompt"),
     Endpoint(IMAGES_EDITS, "Images", "prompt"),
@@ -53,6 +56,18 @@ class Model:
     dimensions: int | None = None  # embedding models
     reasoning: bool = False
     context_window: int = 128_000
+    owned_by: str = "system"  # as /v1/models shows it: "system" for OpenAI's models, the organization for one's own
+
+    @property
+    def created(self) -> int:
+        """The unix time /v1/models shows: the date in the snapshot's name, else a fixed day (2023-11-14)."""
+        found = re.search(r"(\d{4})-(\d{2})-(\d{2})", self.snapshot)
+        if found is None:
+            return 1_700_000_000
+        try:
+            return int(datetime(*map(int, found.groups()), tzinfo=UTC).timestamp())
+        except ValueError:
+            return 1_700_000_000
 
 
 _TEXT = (CHAT, RESPONSES)
@@ -157,7 +172,7 @@ def load_file(path: str, paths: tuple[str, ...] = ENDPOINTS) -> list[tuple[Model
             if key in spec and (not isinstance(spec[key], kind) or (kind is int and isinstance(spec[key], bool))):
                 raise ModelsFileError(f"{where}.{key}: expected {kind.__name__}")
         model = Model(name, spec.get("snapshot", name), tuple(endpoints), dimensions=spec.get("dimensions"),
-                      reasoning=spec.get("reasoning", False))
+                      reasoning=spec.get("reasoning", False), owned_by="org-mockbatch")
         out.append((model, spec.get("enqueued_token_limit")))
     return out
 

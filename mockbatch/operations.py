@@ -76,6 +76,8 @@ OPENAI = Surface("openai", "/v1", journaled=True, operations=(
     Operation("uploads.complete", "POST", "/uploads/{upload_id}/complete", "completeUpload",
               "Join the parts into a file."),
     Operation("uploads.cancel", "POST", "/uploads/{upload_id}/cancel", "cancelUpload", "Cancel an upload."),
+    Operation("models.list", "GET", "/models", "listModels", "The models the server knows (gateways ask at start)."),
+    Operation("models.retrieve", "GET", "/models/{model}", "retrieveModel", "A model."),
 ))
 
 CONTROL = Surface("control", "/_mockbatch", operations=(

@@ -192,8 +192,9 @@ def examine(raw: bytes, n: int, endpoint: str, keep_body: bool = True, models: C
     except (ValueError, RecursionError):
         return Examined(n, error("invalid_json_line", "This line is not parseable as valid JSON.", None, n))
     problem = check_line(obj, n, endpoint, models)
-    if problem is not None:
-        return Examined(n, problem)
+    if problem is not None:  # its custom_id still counts: a later line with the same one is a duplicate
+        custom_id = obj.get("custom_id") if isinstance(obj, dict) else None
+        return Examined(n, problem, custom_id if isinstance(custom_id, str) else "")
     body = obj["body"]
     return Examined(n, None, obj["custom_id"], body["model"], request_tokens(body),
                     embedding_inputs(body["input"]) if endpoint == catalog.EMBEDDINGS else 0,
@@ -277,6 +278,8 @@ class Collector:
                     f"{MAX_EMBEDDING_INPUTS:,}.", "body.input", n)
         if problem is not None:
             report.errors.append(problem)
+            if found.custom_id:
+                self.seen.add(found.custom_id)
             return
         self.seen.add(found.custom_id)
         report.tokens += found.tokens
@@ -416,14 +419,31 @@ def check_range(value: int, low: int, high: int, param: str) -> None:
         raise error
 
 
-def check_input_file(file_id: str, purpose: str, size: int) -> None:
-    """The batch's input file exists; refuse one of another purpose, or one over the Batch API's 200 MB."""
+def check_input_file(file_id: str, purpose: str, size: int, model: str | None = None) -> None:
+    """The batch's input file exists; refuse one of another purpose, or one over the Batch API's 200 MB (named
+    with the model of its first line, as the real API words it; without one, its older wording)."""
     if purpose != "batch":
         raise InvalidRequest(
             f"Invalid file purpose '{purpose}' for input_file_id '{file_id}': expected 'batch'.",
             param="input_file_id", code="invalid_file_purpose")
     if size > MAX_INPUT_BYTES:
-        raise InvalidRequest("File is too large.")
+        if model is None:
+            raise InvalidRequest("File is too large.")
+        raise InvalidRequest(f"The batch input file is larger than the {MAX_INPUT_BYTES} maximum for the {model} "
+                             "model. Please try again with a smaller batch.")
+
+
+def first_model(head: bytes) -> str | None:
+    """The `body.model` of the first line in `head` (the start of a file), if it says one."""
+    for _, raw in numbered(head.split(b"\n")[:-1] or [head]):
+        try:
+            line = parse_line(raw)
+        except (ValueError, RecursionError):
+            return None
+        model = line.get("body", {}).get("model") if isinstance(line, dict) and isinstance(line.get("body"), dict) \
+            else None
+        return model if isinstance(model, str) else None
+    return None
 
 
 # -- uploads (`POST /v1/files`, `POST /v1/uploads`) -----------------------------------------------

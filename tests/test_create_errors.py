@@ -63,9 +63,9 @@ REFUSALS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
      envelope("Invalid type for 'input_file_id': expected a string, but got an integer instead.", "input_file_id",
               "invalid_type")),
     ("endpoint-unknown", {**GOOD, "endpoint": "/v1/invalid/endpoint"},
-     envelope("Invalid value: '/v1/invalid/endpoint'. Supported values are: '/v1/responses', '/v1/chat/completions', "
-              "'/v1/embeddings', '/v1/completions', '/v1/moderations', '/v1/images/generations', '/v1/images/edits', "
-              "and '/v1/videos'.", "endpoint", "invalid_value")),
+     envelope("Invalid value: '/v1/invalid/endpoint'. Supported values are: '/v1/chat/completions', "
+              "'/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/moderations', '/v1/images/generations', "
+              "'/v1/images/edits', and '/v1/videos'.", "endpoint", "invalid_value")),
     *[(f"completion_window-{window or 'empty'}", {**GOOD, "completion_window": window},
        envelope(f"Invalid value: '{window}'. Supported values are: '24h'.", "completion_window", "invalid_value"))
       for window in ("1h", "48h", "")],
@@ -158,6 +158,13 @@ def test_input_file_over_200_mb() -> None:
         validation.check_input_file("file-a", "batch", validation.MAX_INPUT_BYTES + 1)
     assert (err.value.message, err.value.param, err.value.code, err.value.status) == ("File is too large.", None,
                                                                                        None, 400)
+    with pytest.raises(InvalidRequest) as err:  # with the model of its first line, as the real API words it
+        validation.check_input_file("file-a", "batch", validation.MAX_INPUT_BYTES + 1, "gpt-4o")
+    assert err.value.message == ("The batch input file is larger than the 209715200 maximum for the gpt-4o model. "
+                                 "Please try again with a smaller batch.")
+    line = b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o"}}\n{"'
+    assert validation.first_model(b"\xef\xbb\xbf\n" + line) == "gpt-4o"
+    assert validation.first_model(b"not json\n") is None and validation.first_model(b"[1]\n") is None
     # End to end with a 300 MB file: tests/test_uploads.py.
 
 

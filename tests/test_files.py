@@ -35,6 +35,22 @@ def test_expires_after_is_read_from_bracketed_form_fields(client: openai.OpenAI)
     assert other.expires_at is None
 
 
+def test_expires_after_is_read_from_a_json_part_too(server) -> None:
+    """Some clients send `expires_after` as one JSON form part rather than the SDK's bracket fields."""
+    auth = {"Authorization": "Bearer sk-test"}
+    ok = httpx.post(f"{server.base_url}/files", headers=auth, files={"file": ("in.jsonl", jsonl([chat_line(0)]))},
+                    data={"purpose": "batch", "expires_after": '{"anchor": "created_at", "seconds": 5400}'})
+    assert ok.status_code == 200 and ok.json()["expires_at"] == ok.json()["created_at"] + 5400
+    bad = httpx.post(f"{server.base_url}/files", headers=auth, files={"file": ("in.jsonl", jsonl([chat_line(0)]))},
+                     data={"purpose": "batch", "expires_after": "soon"})
+    assert bad.status_code == 400 and bad.json()["error"] == {
+        "message": "Invalid type for 'expires_after': expected an object, but got a string instead.",
+        "type": "invalid_request_error", "param": "expires_after", "code": "invalid_type"}
+    short = httpx.post(f"{server.base_url}/files", headers=auth, files={"file": ("in.jsonl", jsonl([chat_line(0)]))},
+                       data={"purpose": "batch", "expires_after": '{"anchor": "created_at", "seconds": 60}'})
+    assert short.status_code == 400 and short.json()["error"]["param"] == "expires_after.seconds"
+
+
 def test_content_streams_the_exact_bytes(server, client: openai.OpenAI) -> None:
     content = bytes(range(256)) * 9000  # 2.3 MB: several storage chunks, not valid UTF-8
     f = client.files.create(file=("blob.bin", content), purpose="user_data")

@@ -347,5 +347,6 @@ def test_300_mb_through_upload_file_chunked(server: MockBatchServer, client: ope
     # Over the Batch API's 200 MB: the create call refuses it (the file itself stays).
     with pytest.raises(openai.BadRequestError) as err:
         client.batches.create(input_file_id=up.file.id, endpoint="/v1/chat/completions", completion_window="24h")
-    assert err.value.body == envelope("File is too large.")
+    assert err.value.body == envelope("The batch input file is larger than the 209715200 maximum for the "
+                                      "gpt-4o-mini model. Please try again with a smaller batch.")
     assert client.batches.list().data == []

@@ -124,6 +124,10 @@ CASES: list[tuple[str, str, list[Any] | bytes, list[dict[str, Any]] | int]] = [
     ("duplicate-custom_id", CHAT, [line(0), line(1), line(0)],
      [err("duplicate_custom_id", "The custom_id 'request-0' for this request is a duplicate of another request. "
           "The custom_id parameter must be unique for each request in a batch.", "custom_id", 3)]),
+    ("duplicate-of-an-invalid-line", CHAT, [line(0, method="PUT"), line(1), line(0)],
+     [err("invalid_value", "Invalid value: 'PUT'. Supported values are: 'POST'.", "method", 1),
+      err("duplicate_custom_id", "The custom_id 'request-0' for this request is a duplicate of another request. "
+          "The custom_id parameter must be unique for each request in a batch.", "custom_id", 3)]),
     ("empty-file", CHAT, b"", [err("empty_file", "The batch input file is empty.", None, None)]),
     ("blank-lines-only", CHAT, b"\n  \r\n\n", [err("empty_file", "The batch input file is empty.", None, None)]),
     ("bom-crlf-and-blank-lines", CHAT, b"\xef\xbb\xbf" + encode([line(0)]).replace(b"\n", b"\r\n") + b"\r\n\r\n"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 from starlette.datastructures import UploadFile
@@ -12,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from mockbatch.api.render import answer, choice_param, engine, int_param, json_response, tenant
 from mockbatch.api.routing import OPENAI
 from mockbatch.engine.files import MAX_FILE_BYTES
-from mockbatch.errors import InvalidRequest, PayloadTooLarge, missing_parameter
+from mockbatch.errors import InvalidRequest, PayloadTooLarge, invalid_type, missing_parameter
 
 READ_SIZE = 1 << 20
 
@@ -39,9 +41,7 @@ async def create_file(request: Request) -> Response:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise missing_parameter("file")
-        expires_after = None
-        if "expires_after[anchor]" in form or "expires_after[seconds]" in form:
-            expires_after = {"anchor": form.get("expires_after[anchor]"), "seconds": form.get("expires_after[seconds]")}
+        expires_after = _expires_after(form)
         purpose = form.get("purpose")
         if not isinstance(purpose, str | None):
             raise InvalidRequest("Invalid type for 'purpose': expected a string.", param="purpose", code="invalid_type")
@@ -50,6 +50,22 @@ async def create_file(request: Request) -> Response:
     finally:
         await form.close()
     return answer(request, created)
+
+
+def _expires_after(form: Any) -> dict[str, Any] | None:
+    """`expires_after` as the SDK's bracket fields (`expires_after[anchor]`), or as one JSON part."""
+    if "expires_after[anchor]" in form or "expires_after[seconds]" in form:
+        return {"anchor": form.get("expires_after[anchor]"), "seconds": form.get("expires_after[seconds]")}
+    raw = form.get("expires_after")
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw if isinstance(raw, str) else "")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise invalid_type("expires_after", "an object", raw)
+    return value
 
 
 @OPENAI.handles("files.list")

@@ -53,6 +53,9 @@ SCHEMAS: dict[str, Any] = {
                        "line": nullable(INT)}, required=["code", "message"]),
     "Usage": obj({"input_tokens": INT, "input_tokens_details": obj({"cached_tokens": INT}), "output_tokens": INT,
                   "output_tokens_details": obj({"reasoning_tokens": INT}), "total_tokens": INT}),
+    "Model": obj({"id": STR, "object": {"type": "string", "enum": ["model"]}, "created": INT, "owned_by": STR}),
+    "ModelList": obj({"object": {"type": "string", "enum": ["list"]}, "data": {"type": "array",
+                                                                             "items": ref("Model")}}),
     "Batch": obj({
         "id": STR, "object": {"type": "string", "enum": ["batch"]}, "endpoint": STR, "model": nullable(STR),
         "errors": nullable(obj({"object": STR, "data": {"type": "array", "items": ref("BatchError")}})),
@@ -144,6 +147,8 @@ SPECS: dict[str, dict[str, Any]] = {
         "responses": answers("UploadPart", *V1, 404, 413)},
     "uploads.complete": {"requestBody": body("CompleteUpload"), "responses": answers("Upload", *V1, 404, 413)},
     "uploads.cancel": {"responses": answers("Upload", *V1, 404)},
+    "models.list": {"responses": answers("ModelList", *V1)},
+    "models.retrieve": {"responses": answers("Model", *V1, 404)},
     "control.health": {"security": [], "responses": answers("Status")},
     "control.reset": {"security": KEYED, "responses": answers("Status", 401)},
     "control.clock": {"security": KEYED, "responses": answers("Clock", 401)},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mockbatch.catalog import Catalog
 from mockbatch.clock import Clock
 from mockbatch.engine.batches import Batches
 from mockbatch.engine.control import Control
@@ -36,6 +37,7 @@ class Engine:
     control: Control
     active: ActiveScenario
     traffic: Traffic
+    models: Catalog
 
     @property
     def failures(self) -> list[BaseException]:

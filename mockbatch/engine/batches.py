@@ -16,7 +16,7 @@ from mockbatch.errors import Conflict, InvalidRequest, batch_not_found
 from mockbatch.lifecycle import Plan, Progress, Status, Validated
 from mockbatch.objects import Batch, page
 from mockbatch.store import BatchRow, Store
-from mockbatch.validation import check_create, check_input_file
+from mockbatch.validation import MAX_INPUT_BYTES, check_create, check_input_file, first_model
 
 HISTORY_BATCHES = 10_000  # batches whose past views are kept for stale lists; the oldest are forgotten first
 
@@ -41,8 +41,10 @@ class Batches:
             if source is not None and self.files.hidden(tenant, source.id):
                 raise InvalidRequest(f"Cannot find file {source.id}, or project proj_mockbatch does not have "
                                      "access to it.", param="file_id")
-            if source is not None:
-                check_input_file(source.id, source.purpose, source.bytes)  # purpose batch, at most 200 MB
+            if source is not None:  # purpose batch, at most 200 MB
+                too_big = source.purpose == "batch" and source.bytes > MAX_INPUT_BYTES
+                head = await tx.next_chunk(source.blob_id, -1) if too_big else None
+                check_input_file(source.id, source.purpose, source.bytes, first_model(head[1]) if head else None)
             now = self.clock.now()
             seq = await tx.next_seq()
             batch = Batch(ids.batch_id(self.seed, seq, now), params["endpoint"], params["input_file_id"], int(now),
