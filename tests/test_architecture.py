@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mockbatch"
 
 ENTRY = {"__main__", "cli", "pytest_plugin", "server", "app", ""}  # "" is the package's own __init__
 LEAVES = {"errors", "ids", "objects", "clock", "settings", "store", "tokens", "operations", "catalog"}
-DOMAIN = {"plan", "lifecycle", "scenarios", "validation", "generators", "jobs", "traffic"}
+DOMAIN = {"plan", "lifecycle", "scenarios", "validation", "generators", "jobs", "traffic", "linecheck"}
 
 
 def layer(module: str) -> str:

@@ -269,7 +269,11 @@ def test_hostile_requests_get_4xx_and_leave_state_intact(tmp_path: Path) -> None
         server.advance(3600)
         b = client.get(f"/v1/batches/{b['id']}").json()
         assert b["status"] == "completed" and b["request_counts"]["total"] == 4, b
-        assert b["request_counts"]["failed"] == 1  # the number past the float range: a per-line 400
+        # Per-line 400s: the number past the float range, a metadata value that is not a string, a seed past
+        # the 64-bit range; the lone surrogates are answered.
+        assert b["request_counts"]["failed"] == 3
+        refused = client.get(f"/v1/files/{b['error_file_id']}/content").content.splitlines()
+        assert sorted(strict_json(line)["custom_id"] for line in refused) == ["big", "deep", "inf"]
         for file_id in (b["output_file_id"], b["error_file_id"]):
             for line in client.get(f"/v1/files/{file_id}/content").content.splitlines():
                 strict_json(line)

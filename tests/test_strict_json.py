@@ -38,8 +38,9 @@ CASES = {
         f'{{"model": "gpt-4o-mini", {MESSAGES}, "temperature": 1e999}}',
         f'{{"model": "gpt-4o-mini", {MESSAGES}, "metadata": {{"k": "v"}}, "logit_bias": {{"1": -1e999}}}}',
         '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi", "x": [[1, [2e999]]]}]}',
-        f'{{"model": "gpt-4o-mini", {MESSAGES}, "temperature": 1.7e308, "response_format": {HUGE_BOUNDS}}}',
-        f'{{"model": "gpt-4o-mini", {MESSAGES}, "seed": 1e308}}',
+        f'{{"model": "gpt-4o-mini", {MESSAGES}, "temperature": 1.9999999999999998, "response_format": '
+        f'{HUGE_BOUNDS}}}',  # extreme finite numbers, within the parameters' ranges: answered
+        f'{{"model": "gpt-4o-mini", {MESSAGES}, "seed": {2**62}, "logit_bias": {{"1": -100}}}}',
     ],
     catalog.RESPONSES: [
         '{"model": "gpt-4o-mini", "input": "hi", "temperature": 1e999}',  # echoed: once written as Infinity

@@ -4,8 +4,9 @@ Follows `n`, `max_completion_tokens`/`max_tokens` (text cut, `finish_reason: "le
 models the limit covers reasoning first, so a small limit leaves an empty answer, as it really does),
 `stop`, `response_format` (`json_object`: a JSON object; `json_schema`: an instance of the schema),
 `tools`/`tool_choice`/`parallel_tool_calls` (and the deprecated `functions`/`function_call`),
-`logprobs`/`top_logprobs`, `reasoning_effort` and `service_tier`. Reasoning models refuse
-`max_tokens`, and `n`, `top_logprobs` or a token limit out of range is refused, with the real 400 errors.
+`logprobs`/`top_logprobs`, `reasoning_effort` and `service_tier`. The request schema (mockbatch/linecheck.py) has
+been checked before; then reasoning models refuse `max_tokens`, and a token limit out of range, too many tools or a
+tool name too long is refused, with the real 400 errors.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from mockbatch.generators.base import (
     json_string,
     json_tokens,
     out_of_range,
-    over_max_length,
     positive_int,
     reasoning_tokens,
     text,
+    too_long,
 )
 
 SERVICE_TIERS = ("default", "flex", "priority", "scale")
@@ -89,16 +90,21 @@ def cut_at_stop(content: str, stop: Any) -> str:
     return content
 
 
-LIMITS = {"n": (1, 128), "top_logprobs": (0, 20), "max_tokens": (1, 2**31 - 1),
-          "max_completion_tokens": (1, 2**31 - 1)}
-# Maximum lengths: `stop`, `functions` and `safety_identifier` from the openapi; `tools` chosen as `functions`.
-LENGTHS = {"stop": 4, "tools": 128, "functions": 128, "safety_identifier": 64}
+# What the request schema (mockbatch/linecheck.py, run before) does not say: the token limits' range (the schema
+# has none), the number of `tools` (chosen as `functions`' 128) and the length of a tool's name (64, as the real API).
+LIMITS = {"max_tokens": (1, 2**31 - 1), "max_completion_tokens": (1, 2**31 - 1)}
+TOOLS = frozenset({"tools", "functions"})
 
 
 def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
-    problem = out_of_range(body, LIMITS)
-    if problem is None and not LENGTHS.keys().isdisjoint(body):  # most lines have none of these: one set test
-        problem = (over_max_length(body, LENGTHS) or tools.long_name(body.get("tools"), "tools", True)
+    problem = None
+    for name, (low, high) in LIMITS.items():  # `out_of_range`, inline: every line has a limit or two to look at
+        value = body.get(name)
+        if type(value) is int and not low <= value <= high:
+            problem = out_of_range(body, {name: (low, high)})
+            break
+    if problem is None and not TOOLS.isdisjoint(body):  # most lines have neither: one set test
+        problem = (too_long("tools", body.get("tools"), 128) or tools.long_name(body.get("tools"), "tools", True)
                    or tools.long_name(body.get("functions"), "functions", False))
     if problem is not None:
         return problem

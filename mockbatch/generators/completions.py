@@ -26,8 +26,7 @@ from mockbatch.generators.base import (
 from mockbatch.generators.chat import cut_at_stop
 
 DEFAULT_MAX_TOKENS = 16
-LIMITS = {"n": (1, 128), "logprobs": (0, 5), "max_tokens": (0, 2**31 - 1)}
-MAX_STOP = 4  # stop sequences (openapi)
+LIMITS = {"max_tokens": (0, 2**31 - 1)}  # its top; `n`, `logprobs`, `stop`: the request schema (linecheck.py)
 # Chosen (the official description gives no maximum): prompts in one request, as the embeddings' 2,048 inputs,
 # and choices (`n` for each prompt) in one request, so that a line's output is bounded.
 MAX_PROMPTS = 2048
@@ -36,7 +35,7 @@ MAX_CHOICES = 2048
 
 def check(body: dict[str, Any], ctx: LineContext, listed: list[Any], n: int, limit: int) -> dict[str, Any] | None:
     """The real 400s for parameters out of range, too many prompts or choices, a prompt over the context window."""
-    problem = out_of_range(body, LIMITS) or too_long("stop", body.get("stop"), MAX_STOP)
+    problem = out_of_range(body, LIMITS)
     if problem is None and len(listed) > MAX_PROMPTS:
         problem = too_long("prompt", listed, MAX_PROMPTS)
     if problem is None and n * len(listed) > MAX_CHOICES:

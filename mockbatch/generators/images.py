@@ -26,7 +26,6 @@ from mockbatch.generators.base import (
     LineContext,
     Usage,
     estimate_tokens,
-    out_of_range,
     over_max_length,
     positive_int,
     text,
@@ -40,11 +39,10 @@ OUTPUT_TOKENS = {  # per image: quality -> size -> tokens
 }
 QUALITIES = ("low", "medium", "high")
 DEFAULT_SIZE, DEFAULT_QUALITY, DEFAULT_BACKGROUND = "1024x1024", "high", "opaque"
-LIMITS = {"n": (1, 10)}
 SCALE = 32  # the PNG is this many times smaller than the requested size, per side
-# From the openapi: prompt lengths by model, input images of an edit, the largest size (gpt-image-2 takes any
-# WIDTHxHEIGHT up to 3840x2160; other models a few fixed sizes, which the mock does not insist on). A size past
-# it is refused: the PNG's pixels, and so the output, grow with it.
+# From the openapi: prompt lengths by model, input images of an edit (generations too), the largest size
+# (gpt-image-2 takes any WIDTHxHEIGHT up to 3840x2160; other models a few fixed sizes, which the mock does not
+# insist on). A size past it is refused: the PNG's pixels, and so the output, grow with it.
 PROMPT_LENGTH = {"dall-e-2": 1000, "dall-e-3": 4000}
 GPT_IMAGE_PROMPT_LENGTH = 32_000
 MAX_IMAGES = 16
@@ -108,8 +106,8 @@ def input_images(body: dict[str, Any]) -> int:
 
 def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
     name = ctx.model.name
-    problem = (out_of_range(body, LIMITS) or too_long("prompt", body.get("prompt"),
-                                                      PROMPT_LENGTH.get(name, GPT_IMAGE_PROMPT_LENGTH))
+    # `n`: the request schema (linecheck.py); the prompt's length by model and the number of images here
+    problem = (too_long("prompt", body.get("prompt"), PROMPT_LENGTH.get(name, GPT_IMAGE_PROMPT_LENGTH))
                or over_max_length(body, {"image": MAX_IMAGES, "images": MAX_IMAGES}))
     size = body.get("size")
     if problem is None and isinstance(size, str) and size != "auto":

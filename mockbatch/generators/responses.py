@@ -30,11 +30,11 @@ from mockbatch.generators.base import (
         estimate_tokens,
     json_tokens,
     out_of_range,
-    over_max_length,
     part_tokens,
     positive_int,
     reasoning_tokens,
     text,
+    too_long,
 )
 from mockbatch.generators.chat import SERVICE_TIERS, json_object
 
@@ -128,12 +128,13 @@ def answer(rng: Any, body: dict[str, Any]) -> str:
     return " ".join(sentences)
 
 
-LIMITS = {"max_output_tokens": (MIN_OUTPUT_TOKENS, 2**31 - 1), "top_logprobs": (0, 20)}
-LENGTHS = {"tools": 128, "safety_identifier": 64}  # `safety_identifier`: openapi; `tools`: chosen, as chat's
+# Beyond the request schema (checked before, mockbatch/linecheck.py): the token limit's top (its bottom, 16, is the
+# schema's), the number of tools (chosen, as chat's) and a tool name's length (64, as the real API).
+LIMITS = {"max_output_tokens": (MIN_OUTPUT_TOKENS, 2**31 - 1)}
 
 
 def check(body: dict[str, Any], ctx: LineContext) -> dict[str, Any] | None:
-    problem = out_of_range(body, LIMITS) or over_max_length(body, LENGTHS) or tools.long_name(
+    problem = out_of_range(body, LIMITS) or too_long("tools", body.get("tools"), 128) or tools.long_name(
         body.get("tools"), "tools", False)
     if problem is not None:
         return problem
@@ -220,13 +221,13 @@ def _answer_items(ctx: LineContext, new_id: ItemIds, body: dict[str, Any], optio
 
 
 def _call_item(ctx: LineContext, new_id: ItemIds, tool: tools.Tool, args: str, cut: bool) -> dict[str, Any]:
-    """A `function_call` or `custom_tool_call` item; `incomplete` when its arguments were cut to the budget."""
+    """A `function_call` item (`incomplete` when its arguments were cut to the budget) or a `custom_tool_call` item,
+    which has no status (neither the description nor the SDK gives it one)."""
     status = "incomplete" if cut else "completed"
     item_id = new_id("fc" if tool.kind == "function" else "ctc")
     call_id = "call_" + ctx.base62(24)
     if tool.kind == "custom":
-        return {"id": item_id, "type": "custom_tool_call", "status": status, "call_id": call_id, "input": args,
-                "name": tool.name}
+        return {"id": item_id, "type": "custom_tool_call", "call_id": call_id, "input": args, "name": tool.name}
     return {"id": item_id, "type": "function_call", "status": status, "arguments": args, "call_id": call_id,
             "name": tool.name}
 

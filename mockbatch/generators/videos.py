@@ -10,24 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from mockbatch.generators.base import Generated, LineContext, Usage, too_long
+from mockbatch.generators.base import Generated, LineContext, Usage
 from mockbatch.generators.moderations import triggered
 
 SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 SECONDS = ("4", "8", "12")
 DEFAULT_SIZE, DEFAULT_SECONDS = "720x1280", "4"
 DOWNLOAD_SECONDS = 86_400
-MAX_PROMPT = 32_000  # characters (openapi); the video object echoes the prompt
 
 
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
-    problem = too_long("prompt", body.get("prompt"), MAX_PROMPT)
-    if problem is not None:
-        return Generated(problem, Usage(), 400)
-    return _video(body, ctx)
-
-
-def _video(body: dict[str, Any], ctx: LineContext) -> Generated:
+    """The prompt's length (32,000 characters), `size` and `seconds` are the request schema's (linecheck.py)."""
     prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else ""
     size = body.get("size") if body.get("size") in SIZES else DEFAULT_SIZE
     seconds = str(body.get("seconds")) if str(body.get("seconds")) in SECONDS else DEFAULT_SECONDS
