@@ -17,7 +17,7 @@ from mockbatch.api import routes
 from mockbatch.api.faults import Faults
 from mockbatch.api.render import EXCEPTION_HANDLERS, CommonHeaders
 from mockbatch.clock import Clock
-from mockbatch.engine import ActiveScenario, Batches, Control, Engine, Files, Scheduler, Uploads
+from mockbatch.engine import ActiveScenario, Batches, Control, Engine, Files, MessageBatches, Scheduler, Uploads
 from mockbatch.scenarios import ScenarioBook
 from mockbatch.settings import Settings
 from mockbatch.store import Store
@@ -44,14 +44,17 @@ def build_engine(store: Store, settings: Settings) -> Engine:
     runner = jobs.Runner(settings.workers)
     traffic = Traffic(settings.seed)
     active = ActiveScenario(ScenarioBook(settings.scenarios_dir), settings)
-    models = catalog.build(settings.models_file, settings.catalog or catalog.DEFAULT)
-    scheduler = Scheduler(store, clock, runner, models, settings.seed, settings.enqueued_token_limit,
+    built = catalog.build(settings.models_file, settings.catalog or catalog.DEFAULT)
+    everything = built.with_messages()  # what the jobs run: OpenAI's endpoints and Anthropic's Messages
+    models = built.without_messages()  # what OpenAI's surface accepts and lists
+    scheduler = Scheduler(store, clock, runner, everything, settings.seed, settings.enqueued_token_limit,
                           settings.tick_seconds)
     files = Files(store, clock, settings.seed, runner)
     batches = Batches(store, clock, settings.seed, scheduler, files, active, models)
     control = Control(store, clock, scheduler, batches, files, active, traffic, settings.start_time)
+    messages = MessageBatches(store, clock, settings.seed, scheduler, batches, active, everything)
     return Engine(clock, files, Uploads(store, clock, settings.seed), batches, scheduler, control, active, traffic,
-                  models)
+                  models, messages)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

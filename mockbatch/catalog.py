@@ -21,6 +21,7 @@ MODERATIONS = "/v1/moderations"
 IMAGES_GENERATIONS = "/v1/images/generations"
 IMAGES_EDITS = "/v1/images/edits"
 VIDEOS = "/v1/videos"
+MESSAGES = "/v1/messages"  # Anthropic's Messages API: the lines of a Message Batch (not a `url` OpenAI's batches take)
 
 
 
@@ -57,6 +58,7 @@ class Model:
     reasoning: bool = False
     context_window: int = 128_000
     owned_by: str = "system"  # as /v1/models shows it: "system" for OpenAI's models, the organization for one's own
+    max_output: int | None = None  # the most `max_tokens` may ask (Claude models; None: no check)
 
     @property
     def created(self) -> int:
@@ -105,6 +107,47 @@ MODELS: dict[str, Model] = {
 for _m in list(MODELS.values()):
     MODELS.setdefault(_m.snapshot, _m)
 
+
+
+# -- Anthropic's Message Batches (the /v1/messages/batches surface) --------------------------------------------
+# Its lines run on the same engine as batches of the endpoint MESSAGES. Anthropic validates each request's
+# `params` only when it runs, and a batch may mix models; the engine's checks (one model per batch, a known model)
+# must never fail such a batch, so every line names BATCH_MODEL, a stand-in served only on MESSAGES, and carries
+# the request's own `params` (the required parameter) and the Claude model they name, resolved at create.
+MESSAGES_ENDPOINT = Endpoint(MESSAGES, "Messages", "params")
+BATCH_MODEL = "mockbatch-message-batch"  # never a model a request may name
+
+_CLAUDE = (MESSAGES,)
+
+
+def _claude(name: str, snapshot: str, max_output: int, thinking: bool = True) -> Model:
+    """A Claude model: `reasoning` says whether it takes extended thinking."""
+    return Model(name, snapshot, _CLAUDE, reasoning=thinking, context_window=200_000, owned_by="anthropic",
+                 max_output=max_output)
+
+
+CLAUDE_MODELS: dict[str, Model] = {
+    m.name: m
+    for m in (
+        _claude("claude-opus-4-5", "claude-opus-4-5-20251101", 64_000, thinking=True),
+        _claude("claude-haiku-4-5", "claude-haiku-4-5-20251001", 64_000, thinking=True),
+        _claude("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", 64_000, thinking=True),
+        _claude("claude-opus-4-1", "claude-opus-4-1-20250805", 32_000, thinking=True),
+        _claude("claude-opus-4-0", "claude-opus-4-20250514", 32_000, thinking=True),
+        _claude("claude-sonnet-4-0", "claude-sonnet-4-20250514", 64_000, thinking=True),
+        _claude("claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219", 64_000, thinking=True),
+        _claude("claude-3-5-haiku-latest", "claude-3-5-haiku-20241022", 8_192, thinking=False),
+        _claude("claude-3-haiku-20240307", "claude-3-haiku-20240307", 4_096, thinking=False),
+        # Undated in the SDK's `Model` literal (anthropic 2.15): the name is the id the API reports.
+        _claude("claude-opus-4-6", "claude-opus-4-6", 128_000, thinking=True),
+        _claude("claude-sonnet-4-6", "claude-sonnet-4-6", 64_000, thinking=True),
+        _claude("claude-opus-4-7", "claude-opus-4-7", 128_000, thinking=True),
+        _claude("claude-opus-4-8", "claude-opus-4-8", 128_000, thinking=True),
+        Model(BATCH_MODEL, BATCH_MODEL, _CLAUDE, owned_by="mockbatch"),
+    )
+}
+for _m in list(CLAUDE_MODELS.values()):
+    CLAUDE_MODELS.setdefault(_m.snapshot, _m)
 
 
 # Enqueued-token limits per model (tokens of the batches a tenant has validating, in_progress or
@@ -210,6 +253,17 @@ class Catalog:
                 limits[model.name] = limit
         return Catalog(models, limits, self.endpoints)
 
+    def with_messages(self) -> Catalog:
+        """The engine's table: this one plus the Messages endpoint and the Claude models (one's own, from a
+        models file, win over the defaults of the same name)."""
+        return Catalog({**CLAUDE_MODELS, **self.models}, self.limits, {**self.endpoints, MESSAGES: MESSAGES_ENDPOINT})
+
+    def without_messages(self) -> Catalog:
+        """OpenAI's view: no Messages endpoint, and no model that serves only it (so /v1/models and the
+        endpoint list of OpenAI's errors stay OpenAI's)."""
+        models = {k: m for k, m in self.models.items() if set(m.endpoints) - {MESSAGES}}
+        return Catalog(models, self.limits, {k: e for k, e in self.endpoints.items() if k != MESSAGES})
+
     def with_endpoint(self, endpoint: Endpoint, *models: Model) -> Catalog:
         """A new catalog with a batch endpoint and the models that serve it (its generator goes in
         generators.GENERATORS under the same path)."""
@@ -222,4 +276,4 @@ DEFAULT = Catalog(MODELS, ENQUEUED_TOKEN_LIMITS, {e.path: e for e in BATCH_ENDPO
 
 def build(models_file: str | None, base: Catalog = DEFAULT) -> Catalog:
     """`base` (the defaults), extended by a models file (raises ModelsFileError for an unusable one)."""
-    return base.extended(load_file(models_file, tuple(base.endpoints))) if models_file else base
+    return base.extended(load_file(models_file, (*base.endpoints, MESSAGES))) if models_file else base

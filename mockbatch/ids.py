@@ -50,3 +50,13 @@ def part_id(seed: int, seq: int) -> str:
 def request_id(seed: int, seq: int) -> str:
     """`req_` + 32 hex for the x-request-id header."""
     return "req_" + digest(seed, "req", seq).hex()
+
+
+def message_batch_id(seed: int, seq: int) -> str:
+    """`msgbatch_01` + 22 base62, as Anthropic's ids look (`msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d`)."""
+    return "msgbatch_01" + base62(digest(seed, "msgbatch", seq, size=24), 22)
+
+
+def anthropic_request_id(seed: int, seq: int) -> str:
+    """`req_01` + 22 base62 for Anthropic's request-id header (the same sequence as `request_id`)."""
+    return "req_01" + base62(digest(seed, "req", seq, size=24), 22)

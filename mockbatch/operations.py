@@ -41,6 +41,7 @@ class Surface:
     operations: tuple[Operation, ...]
     journaled: bool = False  # its requests go in the journal and get the scenario's API faults
     documented: bool = True  # its operations are in /openapi.json
+    errors: str = "openai"  # the style of its error answers (mockbatch/api/render.py ERROR_STYLES): "anthropic"
 
     def __post_init__(self) -> None:
         names = [op.name for op in self.operations]
@@ -80,6 +81,22 @@ OPENAI = Surface("openai", "/v1", journaled=True, operations=(
     Operation("models.retrieve", "GET", "/models/{model}", "retrieveModel", "A model."),
 ))
 
+# Anthropic's Message Batches, on the same engine. Its own Mount ("/v1/messages"), matched before OpenAI's "/v1".
+ANTHROPIC = Surface("anthropic", "/v1/messages", journaled=True, documented=False, errors="anthropic", operations=(
+    Operation("messages.batches.create", "POST", "/batches", "createMessageBatch",
+              "Create a Message Batch from inline requests.", hot=True),
+    Operation("messages.batches.list", "GET", "/batches", "listMessageBatches", "List the caller's Message Batches.",
+              hot=True),
+    Operation("messages.batches.retrieve", "GET", "/batches/{batch_id}", "retrieveMessageBatch",
+              "A Message Batch, as it stands.", hot=True),
+    Operation("messages.batches.cancel", "POST", "/batches/{batch_id}/cancel", "cancelMessageBatch",
+              "Cancel a Message Batch.", hot=True),
+    Operation("messages.batches.delete", "DELETE", "/batches/{batch_id}", "deleteMessageBatch",
+              "Delete a Message Batch that has ended."),
+    Operation("messages.batches.results", "GET", "/batches/{batch_id}/results", "messageBatchResults",
+              "A Message Batch's results, as JSON Lines."),
+))
+
 CONTROL = Surface("control", "/_mockbatch", operations=(
     Operation("control.health", "GET", "/health", "health", "Is the server up (open even with --api-key)."),
     Operation("control.reset", "POST", "/reset", "reset", "Forget every file, batch and journal entry."),
@@ -98,7 +115,13 @@ META = Surface("meta", "", documented=False, operations=(
     Operation("openapi", "GET", "/openapi.json", "openapi", "This server's OpenAPI document."),
 ))
 
-SURFACES = (OPENAI, CONTROL, META)  # in routing order
+SURFACES = (ANTHROPIC, OPENAI, CONTROL, META)  # in routing order: a longer prefix before the one it extends
+
+
+def surface_at(path: str) -> Surface | None:
+    """The surface a request path is under (the longest prefix that holds it), if any."""
+    held = [s for s in SURFACES if s.prefix and (path == s.prefix or path.startswith(s.prefix + "/"))]
+    return max(held, key=lambda s: len(s.prefix)) if held else None
 
 
 def journaled_names() -> tuple[str, ...]:

@@ -5,7 +5,9 @@
 
 Fixtures: `mockbatch_settings` (session; override it in a conftest.py), `mockbatch_server` (one server
 per session, so one per xdist worker), `mockbatch` (per test: a reset server, checked for server-side
-errors afterwards), `mockbatch_client` / `mockbatch_async_client` (the openai SDK aimed at it).
+errors afterwards), `mockbatch_client` / `mockbatch_async_client` (the openai SDK aimed at it),
+`mockbatch_anthropic_client` (the anthropic SDK aimed at the same server: its Message Batches; skipped with a reason
+when `anthropic` is not installed).
 Marker: `@pytest.mark.mockbatch(scenario=..., clock=..., seed=..., ...)` runs a test against a server
 of its own when it asks for settings the session server does not have.
 
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    import anthropic
     import openai
 
     from mockbatch.server import MockBatchServer
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 DEFAULT_SETTINGS: dict[str, Any] = {"clock": "manual", "seed": 0, "start_time": 1_735_689_600}  # 2025-01-01Z
 
 NO_OPENAI = "the openai package is not installed (pip install openai); it is needed by the {} fixture"
+NO_ANTHROPIC = ("the anthropic package is not installed (pip install anthropic); it is needed by the "
+                "mockbatch_anthropic_client fixture")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,10 +62,10 @@ def mockbatch_server(mockbatch_settings: dict[str, Any]) -> Iterator[MockBatchSe
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Do two settings dicts describe the same server? (Compared as Settings, so defaults count.)"""
-    from mockbatch.settings import Settings
+    from mockbatch.server import server_settings
 
     def norm(settings: dict[str, Any]) -> Any:
-        return Settings(**{**settings, "port": 0})
+        return server_settings(**{**settings, "port": 0})
 
     return bool(norm(a) == norm(b))
 
@@ -118,3 +123,14 @@ def mockbatch_async_client(mockbatch: MockBatchServer) -> openai.AsyncOpenAI:
     limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=100, max_keepalive_connections=0)
     http = openai.DefaultAsyncHttpxClient(trust_env=False, limits=limits)
     return openai.AsyncOpenAI(base_url=mockbatch.base_url, api_key=mockbatch.api_key, http_client=http)
+
+
+@pytest.fixture
+def mockbatch_anthropic_client(mockbatch: MockBatchServer) -> Iterator[anthropic.Anthropic]:
+    """An `anthropic.Anthropic` client aimed at this test's server (its base URL without /v1, as the SDK wants it;
+    the SDK's default retries kept; no proxy from the environment). Skipped when `anthropic` is not installed."""
+    anthropic = pytest.importorskip("anthropic", reason=NO_ANTHROPIC)
+    http = anthropic.DefaultHttpxClient(trust_env=False)
+    client = anthropic.Anthropic(base_url=mockbatch.url, api_key=mockbatch.api_key, http_client=http)
+    yield client
+    client.close()

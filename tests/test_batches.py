@@ -251,8 +251,8 @@ def test_list_newest_first_with_cursor(server, client: openai.OpenAI) -> None:
         ({"endpoint": "/v1/chat/completions", "completion_window": "24h"},
          "Missing required parameter: 'input_file_id'.", "input_file_id", "missing_required_parameter"),
         ({"input_file_id": "file-x", "endpoint": "/v1/invalid/endpoint", "completion_window": "24h"},
-         "Invalid value: '/v1/invalid/endpoint'. Supported values are: '/v1/responses', '/v1/chat/completions', "
-         "'/v1/embeddings', '/v1/completions', '/v1/moderations', '/v1/images/generations', '/v1/images/edits', "
+         "Invalid value: '/v1/invalid/endpoint'. Supported values are: '/v1/chat/completions', '/v1/completions', "
+         "'/v1/embeddings', '/v1/responses', '/v1/moderations', '/v1/images/generations', '/v1/images/edits', "
          "and '/v1/videos'.", "endpoint", "invalid_value"),
         ({"input_file_id": "file-x", "endpoint": "/v1/chat/completions", "completion_window": "1h"},
          "Invalid value: '1h'. Supported values are: '24h'.", "completion_window", "invalid_value"),

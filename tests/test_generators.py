@@ -916,7 +916,7 @@ def test_json_string_escapes_what_needs_it() -> None:
 
 
 def test_every_endpoint_has_a_generator_and_cases() -> None:
-    assert set(GENERATORS) == set(catalog.ENDPOINTS)
+    assert set(GENERATORS) == {*catalog.ENDPOINTS, catalog.MESSAGES}  # and Anthropic's (tests/test_anthropic.py)
     assert {c.endpoint for c in CASES} == set(catalog.ENDPOINTS)
     assert len(CASES) >= 60
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from mockbatch.api import batches, control, files, models, openapi, uploads  # noqa: F401  (each attaches its handlers)
+from mockbatch.api import (  # noqa: F401  (each attaches its handlers)
+    anthropic,
+    batches,
+    control,
+    files,
+    models,
+    openapi,
+    uploads,
+)
 from mockbatch.api.routing import build_routes
 
 routes = build_routes()  # from the tables in mockbatch.operations: batches first, as polls are the hot path

@@ -13,9 +13,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockbatch.api.render import ANSWER
-from mockbatch.errors import MockBatchError, envelope
-from mockbatch.errors import status_envelope as scripted_error
+from mockbatch.api.render import ANSWER, error_body, scripted_error
+from mockbatch.errors import MockBatchError
 from mockbatch.operations import SURFACES
 from mockbatch.scenarios import Fault
 from mockbatch.traffic import Entry, operation
@@ -70,7 +69,8 @@ class Faults:
         engine = scope["state"]["engine"]
         method, path = scope["method"], scope["path"]
         op, path_ids = operation(method, path)
-        token = (_header(scope, b"authorization") or "").partition(" ")[2].strip()  # the tenant
+        token = ((_header(scope, b"authorization") or "").partition(" ")[2].strip()  # the tenant
+                 or (_header(scope, b"x-api-key") or "").strip())  # Anthropic's surface
         retry = _header(scope, b"x-stainless-retry-count")
         entry = Entry(engine.clock.now(), token or None, method, path, op, None,  # the entry keeps it masked
                       int(retry) if retry and retry.isdigit() else None, None, path_ids.get("batch_id"),
@@ -80,7 +80,7 @@ class Faults:
             scenario = engine.active.pick(None, _header(scope, SCENARIO_HEADER))
         except MockBatchError as exc:
             entry.status = exc.status
-            await _json(send, exc.status, envelope(exc.message, exc.param, exc.code, exc.type))
+            await _json(send, exc.status, error_body(path, exc.status, exc.message, exc.param, exc.code, exc.type))
             return
         fault = engine.traffic.pick(scenario, op, method, path)
         entry.fault = fault.name if fault else None
@@ -97,7 +97,9 @@ class Faults:
         body = scope.get(ANSWER)  # the file or batch object answered, if any
         if body is None or entry.status != 200:
             return
-        if body.get("object") == "batch":
+        if body.get("type") == "message_batch":  # Anthropic's
+            entry.batch_id = body["id"]
+        elif body.get("object") == "batch":
             entry.batch_id, entry.file_id = body["id"], entry.file_id or body["input_file_id"]
         elif body.get("object") == "file":
             entry.file_id = body["id"]
@@ -110,7 +112,8 @@ class Faults:
         if wait:
             await asyncio.sleep(wait)
         if effect == "status":
-            await _json(send, fault.status, scripted_error(fault.status, fault.error), fault.headers)
+            await _json(send, fault.status, *scripted_error(scope["path"], fault.status, fault.error,
+                                                             engine.clock.now(), fault.headers))
         elif effect == "reset":
             _abort(receive)
         elif effect == "empty":

@@ -1,10 +1,12 @@
-"""Rendering: JSON answers, the OpenAI error envelope, authentication and the common headers."""
+"""Rendering: JSON answers, the error envelopes (OpenAI's, or the style of the request's surface), authentication and
+the common headers."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -13,8 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockbatch import ids
+from mockbatch import ids, operations
 from mockbatch.engine import Engine
+from mockbatch.engine.messages import error_envelope as anthropic_envelope
+from mockbatch.engine.messages import rfc3339
 from mockbatch.errors import (
     InvalidRequest,
     MockBatchError,
@@ -24,6 +28,7 @@ from mockbatch.errors import (
     invalid_type,
     invalid_value,
     out_of_range,
+    status_envelope,
 )
 
 log = logging.getLogger("mockbatch")
@@ -60,6 +65,50 @@ def answer(request: Request, data: dict[str, Any]) -> Response:
     return JSON(data)
 
 
+# -- error envelopes by surface ------------------------------------------------------------------------------------
+# A surface names its style (operations.Surface.errors); each style turns (status, message, param, code, type) into
+# its body. OpenAI's is errors.envelope; another API's is one more entry here (and a branch in `scripted_error`).
+ERROR_STYLES = {
+    "openai": lambda status, message, param, code, kind: envelope(message, param, code, kind),
+    "anthropic": lambda status, message, param, code, kind: anthropic_envelope(status, message),
+}
+ANTHROPIC_MESSAGES = {  # a scripted fault's message when the scenario gives none
+    429: "This request would exceed the rate limit for your organization of 50 requests per minute. For details, "
+         "refer to: https://docs.claude.com/en/api/rate-limits. You can see the response headers for current usage.",
+    400: "Bad request.", 401: "invalid x-api-key", 403: "Permission denied.", 404: "Not found.",
+    413: "Request too large.", 500: "Internal server error", 503: "Service unavailable.", 529: "Overloaded",
+}
+
+
+def error_style(path: str) -> str:
+    surface = operations.surface_at(path)
+    return surface.errors if surface is not None else "openai"
+
+
+def error_body(path: str, status: int, message: str, param: str | None = None, code: str | None = None,
+               kind: str = "invalid_request_error") -> dict[str, Any]:
+    """The error body a request to `path` gets: in its surface's style."""
+    return ERROR_STYLES[error_style(path)](status, message, param, code, kind)
+
+
+def scripted_error(path: str, status: int, error: dict[str, Any] | None, now: float,
+                   headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A scenario fault's error answer for a request to `path`: the body (the scenario's fields over the style's
+    defaults) and the headers (the scenario's; on Anthropic's surface a 429 also gets Anthropic's rate-limit headers,
+    unless the scenario sets them)."""
+    if error_style(path) != "anthropic":
+        return status_envelope(status, error), headers
+    given = error or {}
+    body = anthropic_envelope(status, str(given.get("message") or ANTHROPIC_MESSAGES.get(status, f"Error {status}.")),
+                              given.get("type"))
+    if status == 429:
+        reset = rfc3339(now + float(headers.get("retry-after", "1") or 1))
+        headers = {"retry-after": "1", "anthropic-ratelimit-requests-limit": "50",
+                   "anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": reset,
+                   **headers}
+    return body, headers
+
+
 def engine(request: Request) -> Engine:
     return request.state.engine  # type: ignore[no-any-return]
 
@@ -78,6 +127,30 @@ def tenant(request: Request) -> str:
         raise Unauthorized(f"Incorrect API key provided: {masked}. You can find your API key at "
                            "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
     return token
+
+
+ANTHROPIC_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")  # any dated version: SDKs send newer ones than 2023-06-01
+
+
+def api_key(request: Request) -> str:
+    """Anthropic's authentication: `x-api-key` (or `Authorization: Bearer`, as the SDK's auth_token sends it) and an
+    `anthropic-version`; with --api-key set, only those keys are let in. The key (the engine keeps Anthropic's tenants
+    apart from OpenAI's)."""
+    key = request.headers.get("x-api-key", "").strip()
+    if not key:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        key = token.strip() if scheme.lower() == "bearer" else ""
+    if not key:
+        raise Unauthorized("x-api-key header is required")
+    allowed = request.state.settings.api_keys
+    if allowed and key not in allowed:
+        raise Unauthorized("invalid x-api-key")
+    version = request.headers.get("anthropic-version")
+    if not version:
+        raise InvalidRequest("anthropic-version: header is required")
+    if not ANTHROPIC_VERSION.fullmatch(version):
+        raise InvalidRequest(f"anthropic-version: '{version}' is not a valid version")
+    return key
 
 
 MAX_JSON_BYTES = 1 << 20  # far above any valid body (metadata tops out near 10 kB); refused before it is all read
@@ -160,14 +233,16 @@ def choice_param(request: Request, name: str, default: str, allowed: list[str]) 
 # -- exception handlers -------------------------------------------------------------------------
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MockBatchError)
-    return json_response(envelope(exc.message, exc.param, exc.code, exc.type), exc.status, exc.headers)
+    body = error_body(request.scope["path"], exc.status, exc.message, exc.param, exc.code, exc.type)
+    return json_response(body, exc.status, exc.headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = request.scope["path"]
     if exc.status_code in (404, 405):
-        return json_response(envelope(f"Invalid URL ({request.method} {request.url.path})"), 404)
-    return json_response(envelope(str(exc.detail)), exc.status_code)
+        return json_response(error_body(path, 404, f"Invalid URL ({request.method} {request.url.path})"), 404)
+    return json_response(error_body(path, exc.status_code, str(exc.detail)), exc.status_code)
 
 
 LOGGED = "mockbatch.logged"  # the exception `server_error` has logged, in the request's scope
@@ -180,14 +255,15 @@ async def server_error(request: Request, exc: Exception) -> Response:
         failures.append(exc)
     log.error("Exception in ASGI application", exc_info=exc)
     request.scope[LOGGED] = exc
-    return json_response(envelope(SERVER_ERROR, kind="server_error"), 500)
+    return json_response(error_body(request.scope["path"], 500, SERVER_ERROR, kind="server_error"), 500)
 
 
 EXCEPTION_HANDLERS = {MockBatchError: domain_error, HTTPException: http_error, Exception: server_error}
 
 
 class CommonHeaders:
-    """Adds x-request-id, openai-version and openai-processing-ms to every answer (plain ASGI)."""
+    """Adds x-request-id, openai-version and openai-processing-ms to every answer (plain ASGI); on Anthropic's surface,
+    its request-id instead."""
 
     def __init__(self, app: ASGIApp, seed: int) -> None:
         self.app = app
@@ -199,14 +275,19 @@ class CommonHeaders:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = ids.request_id(self.seed, next(self._seq))
+        seq = next(self._seq)
+        anthropic = error_style(scope["path"]) == "anthropic"
+        request_id = (ids.anthropic_request_id if anthropic else ids.request_id)(self.seed, seq)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 elapsed = int((time.perf_counter() - started) * 1000)
                 headers = list(message.get("headers", []))
-                headers += [(b"x-request-id", request_id.encode()), (b"openai-version", b"2020-10-01"),
-                            (b"openai-processing-ms", str(elapsed).encode())]
+                if anthropic:  # Anthropic's own: the SDK reads `request-id`
+                    headers.append((b"request-id", request_id.encode()))
+                else:
+                    headers += [(b"x-request-id", request_id.encode()), (b"openai-version", b"2020-10-01"),
+                                (b"openai-processing-ms", str(elapsed).encode())]
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -48,9 +48,10 @@ class Handlers:
 
 
 OPENAI = Handlers(operations.OPENAI)
+ANTHROPIC = Handlers(operations.ANTHROPIC)
 CONTROL = Handlers(operations.CONTROL)
 META = Handlers(operations.META)
-HANDLERS = {h.surface.name: h for h in (OPENAI, CONTROL, META)}
+HANDLERS = {h.surface.name: h for h in (OPENAI, ANTHROPIC, CONTROL, META)}
 
 
 def build_routes() -> list[BaseRoute]:

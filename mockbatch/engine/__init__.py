@@ -6,6 +6,8 @@
     Scheduler  moves batches on, runs the jobs they wait for   (scheduler.py: the one place statuses change,
                through the pure lifecycle)
     Control    clock, reset, scenarios, forced moves, start    (control.py)
+    MessageBatches  Anthropic's Message Batches, as batches    (messages.py)
+               of the same Batches and Scheduler
 
 `app.py` builds each one and hands it what it needs; `Engine` only holds them for the HTTP layer.
 """
@@ -19,12 +21,13 @@ from mockbatch.clock import Clock
 from mockbatch.engine.batches import Batches
 from mockbatch.engine.control import Control
 from mockbatch.engine.files import Files
+from mockbatch.engine.messages import MessageBatches
 from mockbatch.engine.scenario import ActiveScenario
 from mockbatch.engine.scheduler import Scheduler
 from mockbatch.engine.uploads import Uploads
 from mockbatch.traffic import Traffic
 
-__all__ = ["ActiveScenario", "Batches", "Control", "Engine", "Files", "Scheduler", "Uploads"]
+__all__ = ["ActiveScenario", "Batches", "Control", "Engine", "Files", "MessageBatches", "Scheduler", "Uploads"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class Engine:
     control: Control
     active: ActiveScenario
     traffic: Traffic
-    models: Catalog
+    models: Catalog  # OpenAI's view of the table (catalog.Catalog.without_messages)
+    messages: MessageBatches
 
     @property
     def failures(self) -> list[BaseException]:
