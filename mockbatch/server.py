@@ -113,6 +113,19 @@ class _Watch:
                 log.error("Exception in ASGI application after the response was sent", exc_info=exc)
 
 
+def server_settings(**settings: Any) -> Settings:
+    """Settings as MockBatchServer (and the pytest plugin) take them: a free port by default, `api_keys` a list
+    or one comma-separated string (as in MOCKBATCH_API_KEYS), `start_time` unix seconds or ISO 8601."""
+    settings.setdefault("port", 0)
+    if "api_keys" in settings:
+        keys = settings["api_keys"]
+        keys = keys.split(",") if isinstance(keys, str) else keys
+        settings["api_keys"] = tuple(k.strip() for k in keys if k.strip())
+    if "start_time" in settings:
+        settings["start_time"] = parse_start_time(settings["start_time"])
+    return Settings(**settings)
+
+
 class MockBatchServer:
     """An in-process mockbatch for tests: `with MockBatchServer(clock="manual") as mb: ...`.
 
@@ -122,14 +135,7 @@ class MockBatchServer:
     """
 
     def __init__(self, *, startup_timeout: float = 10.0, **settings: Any) -> None:
-        settings.setdefault("port", 0)
-        if "api_keys" in settings:  # a list, or one comma-separated string as in MOCKBATCH_API_KEYS
-            keys = settings["api_keys"]
-            keys = keys.split(",") if isinstance(keys, str) else keys
-            settings["api_keys"] = tuple(k.strip() for k in keys if k.strip())
-        if "start_time" in settings:  # unix seconds or ISO 8601, as on the command line
-            settings["start_time"] = parse_start_time(settings["start_time"])
-        self.settings = Settings(**settings)
+        self.settings = server_settings(**settings)
         self.startup_timeout = startup_timeout
         self.port: int | None = None
         self._server: uvicorn.Server | None = None
