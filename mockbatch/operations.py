@@ -97,6 +97,22 @@ ANTHROPIC = Surface("anthropic", "/v1/messages", journaled=True, documented=Fals
               "A Message Batch's results, as JSON Lines."),
 ))
 
+
+
+def _azure(name: str, prefix: str, id_prefix: str) -> Surface:
+    """Azure OpenAI's Files, Uploads, Batches and Models at `prefix`: OpenAI's operations under OpenAI's names (so the
+    journal and a scenario's faults treat an Azure request as OpenAI's: a fault on `batches.create` hits both), with
+    operationIds of their own. Errors in Azure's envelope; auth by `api-key` (or a bearer token): render.tenant."""
+    return Surface(name, prefix, journaled=True, documented=False, errors="azure", operations=tuple(
+        Operation(op.name, op.method, op.path, id_prefix + op.operation_id[:1].upper() + op.operation_id[1:],
+                  op.description, op.hot) for op in OPENAI.operations))
+
+
+# Azure OpenAI, on the same engine: the classic paths (`{endpoint}/openai/batches?api-version=...`, as
+# `openai.AzureOpenAI` calls them) and the v1 paths (`{endpoint}/openai/v1/batches`, no api-version).
+AZURE = _azure("azure", "/openai", "azure")
+AZURE_V1 = _azure("azure_v1", "/openai/v1", "azureV1")
+
 CONTROL = Surface("control", "/_mockbatch", operations=(
     Operation("control.health", "GET", "/health", "health", "Is the server up (open even with --api-key)."),
     Operation("control.reset", "POST", "/reset", "reset", "Forget every file, batch and journal entry."),
@@ -115,7 +131,8 @@ META = Surface("meta", "", documented=False, operations=(
     Operation("openapi", "GET", "/openapi.json", "openapi", "This server's OpenAPI document."),
 ))
 
-SURFACES = (ANTHROPIC, OPENAI, CONTROL, META)  # in routing order: a longer prefix before the one it extends
+# In routing order: a longer prefix before the one it extends (/v1/messages before /v1, /openai/v1 before /openai).
+SURFACES = (ANTHROPIC, OPENAI, AZURE_V1, AZURE, CONTROL, META)
 
 
 def surface_at(path: str) -> Surface | None:

@@ -130,7 +130,8 @@ def test_every_operation_answers_and_the_journal_names_each_journaled_one(server
 
 # -- scenarios ---------------------------------------------------------------------------------------
 def test_scenarios_accept_exactly_the_journaled_operations() -> None:
-    journaled = [op.name for surface in SURFACES if surface.journaled for op in surface.operations]
+    # Azure's surfaces reuse OpenAI's names (a fault on batches.create hits both): each name once, in order.
+    journaled = list(dict.fromkeys(op.name for surface in SURFACES if surface.journaled for op in surface.operations))
     assert list(OPERATIONS) == journaled == list(operations.journaled_names())
     for name in journaled:
         scenario = parse(f'description = "x"\n[[faults]]\noperation = "{name}"\n', "x", "x.toml")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mockbatch.api import (  # noqa: F401  (each attaches its handlers)
     anthropic,
+    azure,
     batches,
     control,
     files,

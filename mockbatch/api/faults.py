@@ -1,4 +1,4 @@
-"""Plain ASGI middleware in front of the journaled surfaces (/v1): records every request in the journal and
+"""Plain ASGI middleware in front of the journaled surfaces (/v1, /openai): records every request in the journal and
 applies the scripted API faults of the scenario in force (the X-Mockbatch-Scenario header's, else the server's).
 
 It runs before routing, so a request is named by `traffic.operation` over its raw path."""
@@ -13,14 +13,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockbatch.api.render import ANSWER, error_body, scripted_error
+from mockbatch.api.render import ANSWER, AZURE_TENANT, error_body, error_style, scripted_error
 from mockbatch.errors import MockBatchError
 from mockbatch.operations import SURFACES
 from mockbatch.scenarios import Fault
 from mockbatch.traffic import Entry, operation
 
 SCENARIO_HEADER = b"x-mockbatch-scenario"
-JOURNALED = tuple(surface.prefix + "/" for surface in SURFACES if surface.journaled)  # "/v1/"
+JOURNALED = tuple(surface.prefix + "/" for surface in SURFACES if surface.journaled)  # "/v1/", "/openai/"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -69,8 +69,12 @@ class Faults:
         engine = scope["state"]["engine"]
         method, path = scope["method"], scope["path"]
         op, path_ids = operation(method, path)
-        token = ((_header(scope, b"authorization") or "").partition(" ")[2].strip()  # the tenant
-                 or (_header(scope, b"x-api-key") or "").strip())  # Anthropic's surface
+        azure = error_style(path) == "azure"
+        bearer = (_header(scope, b"authorization") or "").partition(" ")[2].strip()
+        if azure:  # its `api-key` first, as render.azure_key reads it
+            token = (_header(scope, b"api-key") or "").strip() or bearer
+        else:
+            token = bearer or (_header(scope, b"x-api-key") or "").strip()  # the tenant; x-api-key: Anthropic's
         retry = _header(scope, b"x-stainless-retry-count")
         entry = Entry(engine.clock.now(), token or None, method, path, op, None,  # the entry keeps it masked
                       int(retry) if retry and retry.isdigit() else None, None, path_ids.get("batch_id"),
@@ -104,7 +108,7 @@ class Faults:
         elif body.get("object") == "file":
             entry.file_id = body["id"]
             if fault is not None and fault.effect == "invisible_file" and op == "files.create":
-                engine.files.hide(token, body["id"], fault.seconds)
+                engine.files.hide(AZURE_TENANT + token if azure else token, body["id"], fault.seconds)
 
     async def _apply(self, fault: Fault, engine: Any, scope: Scope, receive: Receive, send: Send) -> None:
         effect = fault.effect

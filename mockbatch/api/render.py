@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -68,9 +69,19 @@ def answer(request: Request, data: dict[str, Any]) -> Response:
 # -- error envelopes by surface ------------------------------------------------------------------------------------
 # A surface names its style (operations.Surface.errors); each style turns (status, message, param, code, type) into
 # its body. OpenAI's is errors.envelope; another API's is one more entry here (and a branch in `scripted_error`).
+def azure_envelope(status: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """Azure's envelope: `code` always a string (the status's number when there is no code of its own) before the
+    message; `param` only when there is one; no `type`."""
+    error: dict[str, Any] = {"code": code or str(status), "message": message}
+    if param is not None:
+        error["param"] = param
+    return {"error": error}
+
+
 ERROR_STYLES = {
     "openai": lambda status, message, param, code, kind: envelope(message, param, code, kind),
     "anthropic": lambda status, message, param, code, kind: anthropic_envelope(status, message),
+    "azure": lambda status, message, param, code, kind: azure_envelope(status, message, param, code),
 }
 ANTHROPIC_MESSAGES = {  # a scripted fault's message when the scenario gives none
     429: "This request would exceed the rate limit for your organization of 50 requests per minute. For details, "
@@ -78,6 +89,20 @@ ANTHROPIC_MESSAGES = {  # a scripted fault's message when the scenario gives non
     400: "Bad request.", 401: "invalid x-api-key", 403: "Permission denied.", 404: "Not found.",
     413: "Request too large.", 500: "Internal server error", 503: "Service unavailable.", 529: "Overloaded",
 }
+
+
+AZURE_MESSAGES = {  # a scripted fault's message on Azure's surfaces when the scenario gives none
+    429: "Requests to the Azure OpenAI API have exceeded call rate limit of your current OpenAI S0 pricing tier. "
+         "Please retry after 1 second. Please go here: https://aka.ms/oai/quotaincrease if you would like to further "
+         "increase the default rate limit.",
+    401: "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
+         "active subscription and use a correct regional API endpoint for your resource.",
+    404: "Resource not found", 500: "Internal server error", 503: "Service temporarily unavailable",
+}
+AZURE_NO_KEY = ("Access denied due to missing subscription key. Make sure to include subscription key when making "
+                "requests to an API.")
+AZURE_TENANT = "azure\n"  # + the API key: Azure's tenants apart from OpenAI's (and Anthropic's), as the same key
+# names another resource there; a newline no header value can hold keeps the namespaces apart
 
 
 def error_style(path: str) -> str:
@@ -96,7 +121,14 @@ def scripted_error(path: str, status: int, error: dict[str, Any] | None, now: fl
     """A scenario fault's error answer for a request to `path`: the body (the scenario's fields over the style's
     defaults) and the headers (the scenario's; on Anthropic's surface a 429 also gets Anthropic's rate-limit headers,
     unless the scenario sets them)."""
-    if error_style(path) != "anthropic":
+    style = error_style(path)
+    if style == "azure":
+        given = dict(error or {})
+        message = given.pop("message", None) or AZURE_MESSAGES.get(status) or status_envelope(status, None)[
+            "error"]["message"]
+        body = {"error": {"code": str(given.pop("code", None) or status), "message": str(message), **given}}
+        return body, ({"retry-after": "1", **headers} if status == 429 else headers)
+    if style != "anthropic":
         return status_envelope(status, error), headers
     given = error or {}
     body = anthropic_envelope(status, str(given.get("message") or ANTHROPIC_MESSAGES.get(status, f"Error {status}.")),
@@ -114,7 +146,10 @@ def engine(request: Request) -> Engine:
 
 
 def tenant(request: Request) -> str:
-    """The bearer token is the tenant; with --api-key set, only those keys are let in."""
+    """The bearer token is the tenant; with --api-key set, only those keys are let in. On Azure's surfaces, the
+    `api-key` header's key (or the bearer token) in Azure's namespace (AZURE_TENANT)."""
+    if error_style(request.scope["path"]) == "azure":
+        return AZURE_TENANT + azure_key(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -127,6 +162,21 @@ def tenant(request: Request) -> str:
         raise Unauthorized(f"Incorrect API key provided: {masked}. You can find your API key at "
                            "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
     return token
+
+
+def azure_key(request: Request) -> str:
+    """Azure's authentication: `api-key` (or `Authorization: Bearer`, as an Entra ID token or the `openai` client on
+    the v1 paths sends it); with --api-key set, only those keys are let in. Refused in Azure's words."""
+    key = request.headers.get("api-key", "").strip()
+    if not key:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        key = token.strip() if scheme.lower() == "bearer" else ""
+    if not key:
+        raise Unauthorized(AZURE_NO_KEY)
+    allowed = request.state.settings.api_keys
+    if allowed and key not in allowed:
+        raise Unauthorized(AZURE_MESSAGES[401])
+    return key
 
 
 ANTHROPIC_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")  # any dated version: SDKs send newer ones than 2023-06-01
@@ -241,7 +291,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = request.scope["path"]
     if exc.status_code in (404, 405):
-        return json_response(error_body(path, 404, f"Invalid URL ({request.method} {request.url.path})"), 404)
+        azure = error_style(path) == "azure"
+        message = "Resource not found" if azure else f"Invalid URL ({request.method} {request.url.path})"
+        return json_response(error_body(path, 404, message), 404)
     return json_response(error_body(path, exc.status_code, str(exc.detail)), exc.status_code)
 
 
@@ -276,8 +328,12 @@ class CommonHeaders:
             return
         started = time.perf_counter()
         seq = next(self._seq)
-        anthropic = error_style(scope["path"]) == "anthropic"
-        request_id = (ids.anthropic_request_id if anthropic else ids.request_id)(self.seed, seq)
+        style = error_style(scope["path"])
+        anthropic = style == "anthropic"
+        if style == "azure":  # a UUID, also as Azure's API Management header
+            request_id = str(uuid.UUID(bytes=ids.digest("azure-request", self.seed, seq), version=4))
+        else:
+            request_id = (ids.anthropic_request_id if anthropic else ids.request_id)(self.seed, seq)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -285,6 +341,8 @@ class CommonHeaders:
                 headers = list(message.get("headers", []))
                 if anthropic:  # Anthropic's own: the SDK reads `request-id`
                     headers.append((b"request-id", request_id.encode()))
+                elif style == "azure":
+                    headers += [(b"x-request-id", request_id.encode()), (b"apim-request-id", request_id.encode())]
                 else:
                     headers += [(b"x-request-id", request_id.encode()), (b"openai-version", b"2020-10-01"),
                                 (b"openai-processing-ms", str(elapsed).encode())]

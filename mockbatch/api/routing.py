@@ -49,9 +49,11 @@ class Handlers:
 
 OPENAI = Handlers(operations.OPENAI)
 ANTHROPIC = Handlers(operations.ANTHROPIC)
+AZURE = Handlers(operations.AZURE)
+AZURE_V1 = Handlers(operations.AZURE_V1)
 CONTROL = Handlers(operations.CONTROL)
 META = Handlers(operations.META)
-HANDLERS = {h.surface.name: h for h in (OPENAI, ANTHROPIC, CONTROL, META)}
+HANDLERS = {h.surface.name: h for h in (OPENAI, ANTHROPIC, AZURE, AZURE_V1, CONTROL, META)}
 
 
 def build_routes() -> list[BaseRoute]:
