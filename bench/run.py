@@ -30,6 +30,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 AUTH = {"authorization": "Bearer sk-bench"}
+ANTHROPIC = {"x-api-key": "sk-ant-bench", "anthropic-version": "2023-06-01"}  # Anthropic's surface: its own tenant
 IMMEDIATE = ["--validating-seconds", "0", "--request-seconds", "0", "--finalizing-seconds", "0"]
 MB = 1 << 20
 
@@ -272,6 +273,15 @@ def embedding_lines(n: int, dims: int) -> bytes:
         for i in range(n))
 
 
+def message_batch_body(n: int) -> bytes:
+    """A Message Batch create body of `n` requests (about 200 bytes each: 100,000 make some 20 MB), made by
+    formatting one request's JSON text (a `json.dumps` of 100,000 dicts would take longer than the server's parse)."""
+    template = ('{"custom_id":"request-%d","params":{"model":"claude-haiku-4-5","max_tokens":1024,'
+                '"system":"You are a helpful assistant.","messages":[{"role":"user",'
+                '"content":"Write a haiku about the number %d, please."}]}}')
+    return b'{"requests":[' + ",".join(template % (i, i) for i in range(n)).encode() + b"]}"
+
+
 def pieces(data: bytes, size: int = MB) -> Callable[[], Iterator[bytes]]:
     return lambda: (data[i:i + size] for i in range(0, len(data), size))
 
@@ -371,6 +381,85 @@ def bench_embeddings(t: Table, args: argparse.Namespace, workdir: Path) -> None:
         t.add("  server peak RSS during the embeddings batch", mem.peak / MB, "MB", 250, note="server + workers")
         t.add("  retrieve p99 during the embeddings batch", p99(r["latencies"]) * 1000, "ms", 100,
               note=f"{len(r['latencies'])} polls, max {max(r['latencies']) * 1000:.0f} ms")
+    finally:
+        server.stop()
+
+
+def run_message_batch(server: Server, body: bytes, n: int, poll_every: float, limit: float) -> dict[str, Any]:
+    """Create a Message Batch over HTTP, wait until it has ended, stream its results; times and the retrieve
+    latencies of a poller process that watches Anthropic's retrieve path from the create's answer until the results
+    are read (so they cover the results' conversion too). The batch is deleted afterwards (its files with it)."""
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=600)
+    conn.request("POST", "/v1/messages/batches", body=body,
+                 headers={**ANTHROPIC, "content-type": "application/json"})
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    if resp.status != 200:
+        raise RuntimeError(f"create: {resp.status} {raw[:300]!r}")
+    batch = json.loads(raw)
+    t_create = time.perf_counter()
+    headers = [a for k, v in ANTHROPIC.items() for a in ("--header", f"{k}: {v}")]
+    poller = subprocess.Popen([sys.executable, str(HERE / "poll.py"), server.host, str(server.port), batch["id"],
+                               str(poll_every), str(limit), "--path", "/v1/messages/batches/{id}", *headers,
+                               "--until-stdin-closes"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert poller.stdin is not None and poller.stdout is not None
+    try:
+        seen = poller.stdout.readline().strip()
+        t_done = time.perf_counter()
+        size = lines = 0
+        if seen == "ended":
+            conn = http.client.HTTPConnection(server.host, server.port, timeout=600)
+            conn.request("GET", f"/v1/messages/batches/{batch['id']}/results", headers=ANTHROPIC)
+            got = conn.getresponse()
+            while data := got.read(MB):
+                size += len(data)
+                lines += data.count(b"\n")
+            conn.close()
+            if got.status != 200:
+                raise RuntimeError(f"results: {got.status}")
+        t_end = time.perf_counter()
+    finally:
+        poller.stdin.close()
+        out = poller.stdout.read()
+        poller.wait()
+    polled = json.loads(out)
+    final = polled["batch"]
+    if seen != "ended" or final.get("request_counts", {}).get("succeeded") != n:
+        raise RuntimeError(f"message batch did not end with {n} succeeded: {json.dumps(final)[:500]}")
+    if lines != n:
+        raise RuntimeError(f"results have {lines} lines, expected {n}")
+    server.request("DELETE", f"/v1/messages/batches/{batch['id']}", headers=ANTHROPIC)
+    return {"total": t_end - t0, "create": t_create - t0, "wait": t_done - t_create, "results": t_end - t_done,
+            "bytes": size, "latencies": polled["latencies"]}
+
+
+def bench_anthropic(t: Table, args: argparse.Namespace, workdir: Path) -> None:
+    n = args.message_requests
+    body = message_batch_body(n)
+    server = Server(workdir, "anthropic")
+    try:
+        server.request("GET", "/_mockbatch/health")
+        small = message_batch_body(10)  # first-use code paths, as the chat bench's first batch is not alone
+        run_message_batch(server, small, 10, args.poll_every, 60)
+        runs = []
+        with Memory(server) as mem:
+            for _ in range(args.runs):
+                server.settle()
+                runs.append(run_message_batch(server, body, n, args.poll_every, 600))
+        runs.sort(key=lambda r: r["total"])
+        r = runs[(len(runs) - 1) // 2]
+        latencies = [x for run in runs for x in run["latencies"]]
+        spread = f"median of {len(runs)} (range {runs[0]['total']:.2f}-{runs[-1]['total']:.2f} s); " \
+            if len(runs) > 1 else ""
+        t.add(f"anthropic message batch, {n:,} requests, end to end", r["total"], "s", args.anthropic_target,
+              note=f"{spread}create {r['create']:.2f} s ({len(body) / MB:.1f} MB body), wait {r['wait']:.2f} s, "
+                   f"results {r['results']:.2f} s, {r['bytes'] / MB:.0f} MB out")
+        t.add("  retrieve p99 during the anthropic batch", p99(latencies) * 1000, "ms", 100,
+              note=f"{len(latencies)} polls of GET /v1/messages/batches/{{id}} from create's answer to the last "
+                   f"result line, max {max(latencies) * 1000:.0f} ms")
+        t.add("  server peak RSS during the anthropic batch", mem.peak / MB, "MB", note="server + workers")
     finally:
         server.stop()
 
@@ -544,19 +633,22 @@ def main() -> None:
     p.add_argument("--lines", type=int, default=50_000, help="chat batch lines")
     p.add_argument("--embedding-lines", type=int, default=50_000)
     p.add_argument("--dims", type=int, default=1536)
+    p.add_argument("--message-requests", type=int, default=100_000,
+                   help="requests of the anthropic Message Batch (Anthropic's limit: 100,000)")
     p.add_argument("--upload-mb", type=int, default=200)
     p.add_argument("--retrieve-seconds", type=float, default=3.0)
     p.add_argument("--runs", type=int, default=3, help="batches per batch figure (the median is reported)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds")
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--poll-every", type=float, default=0.01, help="seconds between the poller's requests")
-    p.add_argument("--only", default="chat,embeddings,upload,retrieve,startup",
+    p.add_argument("--only", default="chat,embeddings,anthropic,upload,retrieve,startup",
                    help="comma-separated scenarios to run")
     p.add_argument("--chat-target", type=float, default=2.5)
     p.add_argument("--embedding-target", type=float, default=10.0)
+    p.add_argument("--anthropic-target", type=float, default=10.0)
     args = p.parse_args()
     if args.quick:
-        args.lines, args.embedding_lines, args.upload_mb = 200, 50, 2
+        args.lines, args.embedding_lines, args.message_requests, args.upload_mb = 200, 50, 100, 2
         args.retrieve_seconds, args.rounds = 1.0, 1
     only = set(args.only.split(","))
     table = Table()
@@ -566,6 +658,8 @@ def main() -> None:
             bench_chat(table, args, workdir)
         if "embeddings" in only:
             bench_embeddings(table, args, workdir)
+        if "anthropic" in only:
+            bench_anthropic(table, args, workdir)
         if "upload" in only:
             bench_upload(table, args, workdir)
         if "retrieve" in only:

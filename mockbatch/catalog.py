@@ -32,6 +32,7 @@ class Endpoint:
     path: str
     product: str  # the name the real API puts in front of endpoint-specific messages
     required: str  # the body parameter it cannot do without (besides `model`)
+    max_lines: int = 50_000  # requests a batch may hold (OpenAI's Batch API: 50,000; `too_many_tasks` past it)
 
 
 # In the order the real API lists them in its unknown-endpoint message (recordings from 2025 show the first
@@ -114,7 +115,7 @@ for _m in list(MODELS.values()):
 # `params` only when it runs, and a batch may mix models; the engine's checks (one model per batch, a known model)
 # must never fail such a batch, so every line names BATCH_MODEL, a stand-in served only on MESSAGES, and carries
 # the request's own `params` (the required parameter) and the Claude model they name, resolved at create.
-MESSAGES_ENDPOINT = Endpoint(MESSAGES, "Messages", "params")
+MESSAGES_ENDPOINT = Endpoint(MESSAGES, "Messages", "params", max_lines=100_000)  # Anthropic's limit per batch
 BATCH_MODEL = "mockbatch-message-batch"  # never a model a request may name
 
 _CLAUDE = (MESSAGES,)

@@ -31,7 +31,7 @@ from mockbatch.errors import (
 )
 from mockbatch.tokens import estimate_tokens
 
-MAX_LINES = 50_000
+MAX_LINES = 50_000  # the default of catalog.Endpoint.max_lines (the limit a batch's endpoint sets)
 MAX_EMBEDDING_INPUTS = 50_000  # across all requests of an embeddings batch
 MAX_INPUT_BYTES = 200 * 1024 * 1024  # the Batch API's input file limit; larger files are refused at create
 MAX_ERRORS = 1_000  # the real cap is unknown; this keeps a failed batch's JSON small
@@ -241,6 +241,8 @@ class Collector:
         self.model_name: str | None = None
         self.inputs = 0
         self.inputs_error: dict[str, Any] | None = None
+        known = models.endpoints.get(endpoint)
+        self.max_lines = known.max_lines if known is not None else MAX_LINES  # the endpoint's limit on requests
 
     @property
     def full(self) -> bool:
@@ -312,10 +314,10 @@ class Collector:
         report = self.report
         if report.count == 0:
             report.errors.append(error("empty_file", "The batch input file is empty.", None, None))
-        elif report.count > MAX_LINES:
+        elif report.count > self.max_lines:
             report.errors.insert(0, error(
                 "too_many_tasks",
-                f"The number of requests in the input file exceeds the maximum allowed value of {MAX_LINES:,}.",
+                f"The number of requests in the input file exceeds the maximum allowed value of {self.max_lines:,}.",
                 None, None))
         if self.model_name is not None:
             report.model = self.models[self.model_name].snapshot

@@ -141,6 +141,40 @@ def test_create_refusals_and_auth(server_factory) -> None:
     assert len(list(c.messages.batches.list())) == 1  # the same tenant either way
 
 
+HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
+
+
+def many(n: int, params: str = '{"model":"claude-haiku-4-5","max_tokens":16,'
+                                '"messages":[{"role":"user","content":"Hi"}]}') -> bytes:
+    """A create body of `n` requests, made as text (the SDK would take seconds to build 100,000 of them)."""
+    return ('{"requests":[' + ",".join(f'{{"custom_id":"r-{i}","params":{params}}}' for i in range(n)) + "]}").encode()
+
+
+def test_a_batch_over_openais_50000_lines_runs(server_factory) -> None:
+    """Anthropic allows 100,000 requests a batch: the engine's line limit is the endpoint's (catalog.Endpoint)."""
+    server = server_factory(validating_seconds=0, request_seconds=0, finalizing_seconds=0)
+    answer = httpx.post(f"{server.url}/v1/messages/batches", content=many(60_000), headers=HEADERS, timeout=120)
+    assert answer.status_code == 200, answer.text[:500]
+    batch_id = answer.json()["id"]
+    server.advance(60)
+    batch = client(server).messages.batches.retrieve(batch_id)
+    assert batch.processing_status == "ended" and batch.request_counts.succeeded == 60_000
+    lines = raw_results(server, batch_id).split(b"\n")
+    assert len(lines) == 60_001 and lines[-1] == b""
+    got = [json.loads(line) for line in lines[:-1]]
+    assert {r["custom_id"] for r in got} == {f"r-{i}" for i in range(60_000)}
+    assert {r["result"]["type"] for r in got} == {"succeeded"}
+
+
+def test_more_than_100000_requests_are_refused(server_factory) -> None:
+    server = server_factory()
+    answer = httpx.post(f"{server.url}/v1/messages/batches", content=many(100_001, "{}"), headers=HEADERS, timeout=60)
+    assert answer.status_code == 400 and answer.json() == {"type": "error", "error": {
+        "type": "invalid_request_error",
+        "message": "requests: List should have at most 100000 items after validation, not 100001"}}
+    assert list(client(server).messages.batches.list()) == []  # nothing was created
+
+
 def test_list_pages_newest_first(server_factory) -> None:
     server = server_factory()
     c = client(server)

@@ -18,7 +18,9 @@ def test_the_benchmark_runs_and_prints_its_table() -> None:
     assert "| measured" in header and "| target" in header and "| ratio" in header, table
     for figure in ("chat batch, 200 lines, end to end", "floor: parse input + write same-size output",
                    "retrieve p99 during the chat batch", "embeddings batch, 50 lines x 1536 floats",
-                   "server peak RSS during the embeddings batch", "2 MB upload: server peak RSS growth",
+                   "server peak RSS during the embeddings batch", "anthropic message batch, 100 requests, end to end",
+                   "retrieve p99 during the anthropic batch", "server peak RSS during the anthropic batch",
+                   "2 MB upload: server peak RSS growth",
                    "retrieve throughput / bare Starlette JSON route", "MockBatchServer ready",
                    "reset (median of 7, over HTTP)"):
         row = next((line for line in table.splitlines() if figure in line), None)
@@ -26,4 +28,6 @@ def test_the_benchmark_runs_and_prints_its_table() -> None:
         assert row.count("|") == 7  # figure, measured, target, ratio, verdict, note
     chat = next(line for line in table.splitlines() if "chat batch, 200 lines" in line)
     assert "median of 3 (range " in chat, chat  # three batches ran one after another on one server
+    anthropic = next(line for line in table.splitlines() if "anthropic message batch, 100 requests" in line)
+    assert "median of 3 (range " in anthropic and "<= 10.0 s" in anthropic, anthropic
     assert "target(s) missed" in table
