@@ -146,11 +146,11 @@ class Server:
             raise RuntimeError(f"upload: {resp.status} {raw[:300]!r}")
         return json.loads(raw)
 
-    def download(self, file_id: str) -> tuple[int, int]:
-        """Read a file's content in full, as a client would, counting its bytes and lines (nothing is saved:
-        writing a gigabyte to this machine's disk would time the disk, not the server)."""
+    def download(self, path: str, headers: dict[str, str] = AUTH) -> tuple[int, int]:
+        """Read an answer in full, as a client would, counting its bytes and lines (nothing is saved: writing a
+        gigabyte to this machine's disk would time the disk, not the server)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
-        conn.request("GET", f"/v1/files/{file_id}/content", headers=AUTH)
+        conn.request("GET", path, headers=headers)
         resp = conn.getresponse()
         size = lines = 0
         while data := resp.read(MB):
@@ -158,7 +158,7 @@ class Server:
             lines += data.count(b"\n")
         conn.close()
         if resp.status != 200:
-            raise RuntimeError(f"download: {resp.status}")
+            raise RuntimeError(f"download {path}: {resp.status}")
         return size, lines
 
     def pids(self) -> list[int]:
@@ -303,7 +303,7 @@ def run_batch(server: Server, data: bytes, endpoint: str, poll_every: float,
     final = polled["batch"]
     if final.get("status") != "completed":
         raise RuntimeError(f"batch did not complete: {json.dumps(final)[:500]}")
-    size, lines = server.download(final["output_file_id"])
+    size, lines = server.download(f"/v1/files/{final['output_file_id']}/content")
     t_end = time.perf_counter()
     expected = data.count(b"\n")
     if lines != expected or final["request_counts"]["completed"] != expected:
@@ -410,15 +410,7 @@ def run_message_batch(server: Server, body: bytes, n: int, poll_every: float, li
         t_done = time.perf_counter()
         size = lines = 0
         if seen == "ended":
-            conn = http.client.HTTPConnection(server.host, server.port, timeout=600)
-            conn.request("GET", f"/v1/messages/batches/{batch['id']}/results", headers=ANTHROPIC)
-            got = conn.getresponse()
-            while data := got.read(MB):
-                size += len(data)
-                lines += data.count(b"\n")
-            conn.close()
-            if got.status != 200:
-                raise RuntimeError(f"results: {got.status}")
+            size, lines = server.download(f"/v1/messages/batches/{batch['id']}/results", ANTHROPIC)
         t_end = time.perf_counter()
     finally:
         poller.stdin.close()
