@@ -76,6 +76,7 @@ class BatchFacts:
     model: str | None = None
     rules: tuple[LineRule, ...] = ()  # the scenario's line rules
     models: catalog.Catalog = catalog.DEFAULT  # the server's model table, carried to the worker processes
+    flavour: str = "openai"  # the batch's Plan.flavour: whose limits and error codes validation applies
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def run_validation(db_path: str, facts: BatchFacts, stop: threading.Event) -> Ch
     io = BlobIO(db_path)
     try:
         return validation_result(facts, validate(io.lines(facts.input_blob), facts.endpoint, keep_bodies=False,
-                                                      models=facts.models))
+                                                      models=facts.models, flavour=facts.flavour))
     finally:
         io.close()
 
@@ -155,7 +156,7 @@ def examine_part(db_path: str, facts: BatchFacts, first: int, stop_chunk: int, s
 def collect(facts: BatchFacts, parts: list[bytes], stop: threading.Event | None = None) -> Checked:
     """The validation result of a file examined in parts (`examine_part`), in order. (`stop`, which every
     task is given, is not needed: collecting takes a tenth of a second.)"""
-    collector = Collector(facts.endpoint, facts.models)
+    collector = Collector(facts.endpoint, facts.models, facts.flavour)
     before = 0
     for pickled in parts:
         part: ExaminedPart = pickle.loads(pickled)

@@ -80,6 +80,7 @@ class Plan:
     cancel_fraction: float | None = None  # cancelled (by someone else) once this share of the lines has run
     lines: tuple[LineRule, ...] = ()  # first match wins
     scenario: str = "default"
+    flavour: str = "openai"  # whose rules the batch follows: "openai", or "azure" (created through Azure's paths)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

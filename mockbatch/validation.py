@@ -32,6 +32,7 @@ from mockbatch.errors import (
 from mockbatch.tokens import estimate_tokens
 
 MAX_LINES = 50_000  # the default of catalog.Endpoint.max_lines (the limit a batch's endpoint sets)
+AZURE_MAX_LINES = 100_000  # Azure's requests per input file, whatever the endpoint
 MAX_EMBEDDING_INPUTS = 50_000  # across all requests of an embeddings batch
 MAX_INPUT_BYTES = 200 * 1024 * 1024  # the Batch API's input file limit; larger files are refused at create
 MAX_ERRORS = 1_000  # the real cap is unknown; this keeps a failed batch's JSON small
@@ -233,9 +234,10 @@ class Collector:
     """Folds examined lines, in line order, into a Report: duplicate ids, one model per batch, the file's
     embedding-input total; every error in line order, up to MAX_ERRORS."""
 
-    def __init__(self, endpoint: str, models: Catalog = DEFAULT) -> None:
+    def __init__(self, endpoint: str, models: Catalog = DEFAULT, flavour: str = "openai") -> None:
         self.endpoint = endpoint
         self.models = models
+        self.flavour = flavour  # "azure": Azure's limit on requests and its code for mixed deployments
         self.report = Report()
         self.seen: set[str] = set()
         self.model_name: str | None = None
@@ -243,6 +245,8 @@ class Collector:
         self.inputs_error: dict[str, Any] | None = None
         known = models.endpoints.get(endpoint)
         self.max_lines = known.max_lines if known is not None else MAX_LINES  # the endpoint's limit on requests
+        if flavour == "azure":
+            self.max_lines = AZURE_MAX_LINES
 
     @property
     def full(self) -> bool:
@@ -268,6 +272,10 @@ class Collector:
                 self.model_name = found.model
             elif found.model != self.model_name and self.models[found.model] != self.models[self.model_name]:
                 problem = error(
+                    "model_mismatch",
+                    f"The deployment '{found.model}' for this request does not match the rest of the batch. "
+                    "Each batch must contain requests for a single deployment.", "body.model", n,
+                ) if self.flavour == "azure" else error(
                     "mismatched_model",
                     f"The model '{found.model}' for this request does not match the rest of the batch. "
                     "Each batch must contain requests for a single model.", "body.model", n)
@@ -325,9 +333,9 @@ class Collector:
 
 
 def validate(lines: Iterable[bytes], endpoint: str, *, keep_bodies: bool = True,
-             models: Catalog = DEFAULT) -> Report:
+             models: Catalog = DEFAULT, flavour: str = "openai") -> Report:
     """Check every line; collect all errors in line order (up to MAX_ERRORS), file-wide ones first."""
-    collector = Collector(endpoint, models)
+    collector = Collector(endpoint, models, flavour)
     for n, raw in numbered(lines):
         collector.add(None if collector.full else examine(raw, n, endpoint, keep_bodies, models))
     return collector.finish()

@@ -9,6 +9,9 @@ import httpx
 import openai
 import pytest
 
+from mockbatch import lifecycle, validation
+from mockbatch.lifecycle import Progress, Status, Validated
+from mockbatch.plan import Plan
 from mockbatch.server import MockBatchServer
 from tests.conftest import START
 from tests.helpers import chat_line, jsonl, strict_json
@@ -202,3 +205,129 @@ def test_a_chunked_upload(server, tmp_path) -> None:
     journal = [e["operation"] for e in server.requests()]
     assert journal[0] == "uploads.create" and "uploads.parts.create" in journal
     assert journal[-2:] == ["uploads.complete", "files.content"]
+
+
+# -- Azure's own rules: the 24 h window, limits, the empty error file, file expiry -----------------------------------
+
+def openai_client(server: MockBatchServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0)
+
+
+def test_an_azure_batch_is_never_expired_at_its_window(server_factory) -> None:
+    """Azure: "we don't expire the jobs that take longer". Two lines of 60,000 s each run past 24 h; the Azure batch
+    completes (its expires_at still says created_at + 24 h), OpenAI's expires with the line that ran."""
+    server = server_factory(request_seconds=60_000)
+    c, o = azure(server), openai_client(server)
+    on_azure = c.batches.create(input_file_id=upload(c, [chat_line(0), chat_line(1)]).id,
+                                endpoint="/chat/completions", completion_window="24h")  # type: ignore[arg-type]
+    on_openai = o.batches.create(input_file_id=upload(o, [chat_line(0), chat_line(1)]).id,
+                                 endpoint="/v1/chat/completions", completion_window="24h")
+    assert on_azure.expires_at == on_openai.expires_at == START + 86_400
+    server.advance(86_401)
+    b = c.batches.retrieve(on_azure.id)
+    assert b.status == "in_progress" and b.expires_at == START + 86_400 and b.expired_at is None
+    expired = o.batches.retrieve(on_openai.id)
+    assert expired.status == "expired" and expired.request_counts is not None
+    assert expired.request_counts.completed == 1
+    server.advance(120_001 - 86_401 + 1)  # both lines done at 1 + 120,000; finalizing takes 1 s
+    b = c.batches.retrieve(on_azure.id)
+    assert b.status == "completed" and b.expired_at is None and b.request_counts is not None
+    assert (b.request_counts.total, b.request_counts.completed, b.request_counts.failed) == (2, 2, 0)
+    assert len(lines_of(c, b.output_file_id)) == 2
+
+
+def test_an_explicit_expire_fraction_still_expires_an_azure_batch() -> None:
+    """Only the window is Azure's to ignore: a scenario that asks for expiry (`expire_fraction`) still gets it."""
+    progress = Progress(created=0.0, in_progress=1.0, validated=Validated(4, "gpt-4o-mini", []))
+    late = lifecycle.next_step(Status.IN_PROGRESS, progress, Plan(per_request=60_000.0, flavour="azure"), 2.0)
+    assert late is not None and late.to == Status.FINALIZING and late.at == 240_001.0
+    scripted = Plan(per_request=1.0, expire_fraction=0.5, flavour="azure")
+    step = lifecycle.next_step(Status.IN_PROGRESS, progress, scripted, 2.0)
+    assert step is not None and step.to == Status.EXPIRED and step.output == lifecycle.OutputKey(2, "expired")
+
+
+def test_azure_takes_up_to_100000_requests(server) -> None:
+    """60,000 lines (past OpenAI's 50,000) pass Azure's validation; 100,001 do not (checked on the Collector: a
+    file that size through the server would take long)."""
+    c = azure(server)
+    tiny = [{"custom_id": str(i), "method": "POST", "url": "/v1/chat/completions",
+             "body": {"model": "gpt-4o-mini", "messages": []}} for i in range(60_000)]
+    batch = c.batches.create(input_file_id=upload(c, tiny).id, endpoint="/chat/completions",  # type: ignore[arg-type]
+                             completion_window="24h")
+    for _ in range(100):
+        server.advance(1)
+        b = c.batches.retrieve(batch.id)
+        if b.status != "validating":
+            break
+    assert b.status == "in_progress" and b.request_counts is not None and b.request_counts.total == 60_000
+
+    lines = [b'{"custom_id": "%d", "method": "POST", "url": "/v1/chat/completions", '
+             b'"body": {"model": "gpt-4o-mini", "messages": []}}' % i for i in range(100_001)]
+    too_many = validation.validate(lines, "/v1/chat/completions", keep_bodies=False, flavour="azure")
+    assert too_many.errors == [{
+        "code": "too_many_tasks", "param": None, "line": None,
+        "message": "The number of requests in the input file exceeds the maximum allowed value of 100,000."}]
+    assert validation.validate(lines[:100_000], "/v1/chat/completions", keep_bodies=False, flavour="azure").ok
+    assert validation.validate(lines[:50_001], "/v1/chat/completions", keep_bodies=False).errors[0]["code"] == (
+        "too_many_tasks")  # OpenAI's 50,000 unchanged
+
+
+def test_two_deployments_in_one_batch_is_model_mismatch(server) -> None:
+    lines = [chat_line(0), chat_line(1, model="gpt-4o")]
+    c, o = azure(server), openai_client(server)
+    made = [(c, c.batches.create(input_file_id=upload(c, lines).id, endpoint="/v1/chat/completions",
+                                 completion_window="24h")),
+            (o, o.batches.create(input_file_id=upload(o, lines).id, endpoint="/v1/chat/completions",
+                                 completion_window="24h"))]
+    server.advance(2)
+    errors = []
+    for client, batch in made:
+        b = client.batches.retrieve(batch.id)
+        assert b.status == "failed" and b.errors is not None and b.errors.data is not None
+        errors.append([(e.code, e.line, e.param, e.message) for e in b.errors.data])
+    assert errors[0] == [("model_mismatch", 2, "body.model",
+                          "The deployment 'gpt-4o' for this request does not match the rest of the batch. "
+                          "Each batch must contain requests for a single deployment.")]
+    assert [e[0] for e in errors[1]] == ["mismatched_model"]  # OpenAI's code on OpenAI's path
+
+
+def test_a_successful_azure_batch_has_an_empty_error_file(server) -> None:
+    c, o = azure(server), openai_client(server)
+    lines = [chat_line(0), chat_line(1)]
+    on_azure = c.batches.create(input_file_id=upload(c, lines).id, endpoint="/v1/chat/completions",
+                                completion_window="24h")
+    on_openai = o.batches.create(input_file_id=upload(o, lines).id, endpoint="/v1/chat/completions",
+                                 completion_window="24h")
+    server.advance(10)
+    b = c.batches.retrieve(on_azure.id)
+    assert b.status == "completed" and b.request_counts is not None and b.request_counts.failed == 0
+    assert b.output_file_id is not None and b.error_file_id is not None
+    assert c.files.content(b.error_file_id).content == b"" and c.files.retrieve(b.error_file_id).bytes == 0
+    assert c.files.retrieve(b.error_file_id).purpose == "batch_output"
+    plain = o.batches.retrieve(on_openai.id)
+    assert plain.status == "completed" and plain.error_file_id is None  # OpenAI's: no error file when none failed
+
+
+@pytest.mark.parametrize(("seconds", "accepted"), [(7_200, False), (1_209_599, False), (1_209_600, True),
+                                                    (2_592_000, True), (2_592_001, False)])
+def test_file_expiry_is_14_to_30_days_on_azure(server, seconds: int, accepted: bool) -> None:
+    c = azure(server)
+    expires = {"anchor": "created_at", "seconds": seconds}
+    if accepted:
+        f = c.files.create(file=("input.jsonl", jsonl([chat_line(0)])), purpose="batch",
+                           expires_after=expires)  # type: ignore[arg-type]
+        assert f.expires_at == f.created_at + seconds
+    else:
+        with pytest.raises(openai.BadRequestError) as refused:
+            c.files.create(file=("input.jsonl", jsonl([chat_line(0)])), purpose="batch",
+                           expires_after=expires)  # type: ignore[arg-type]
+        assert refused.value.code == "invalid_value"
+        assert set(refused.value.body) == {"code", "message", "param"}  # type: ignore[arg-type]
+        assert refused.value.body["message"] == (  # type: ignore[index]
+            f"Invalid 'expires_after.seconds': expected a value between 1209600 and 2592000, but got {seconds} "
+            "instead.")
+        assert c.files.list().data == []
+    if seconds <= 2_592_000:  # OpenAI's range is 1 hour to 30 days
+        f = openai_client(server).files.create(file=("input.jsonl", jsonl([chat_line(0)])), purpose="batch",
+                                               expires_after=expires)  # type: ignore[arg-type]
+        assert f.expires_at == f.created_at + seconds

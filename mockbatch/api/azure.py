@@ -5,6 +5,10 @@ Two surfaces (mockbatch.operations): the classic `/openai/...` paths, which requ
 (checked here, before the handler runs), and the `/openai/v1/...` paths, which need none. What differs from OpenAI's
 `/v1` lives below the handlers: authentication by `api-key` and tenants of their own (render.tenant), errors in
 Azure's envelope (render.ERROR_STYLES["azure"]), request ids as UUIDs (render.CommonHeaders).
+
+Azure's own rules for what is created here: a batch is created with the "azure" flavour (frozen onto its plan),
+which the engine reads for Azure's limits (100,000 requests, `model_mismatch`), its 24 h window (never expired) and
+its error file (published even when empty); a file's `expires_after.seconds` must be 14 to 30 days.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from mockbatch.errors import InvalidRequest
 
 API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")  # "2024-10-21", "2025-04-01-preview": any dated one
 MISSING_VERSION = "The api-version query parameter (?api-version=) is required for all requests."
+FILE_TTL_RANGE = (1_209_600, 2_592_000)  # Azure's `expires_after.seconds`: 14 to 30 days
 
 
 def check_version(request: Request) -> None:
@@ -54,11 +59,16 @@ async def create_batch(request: Request) -> Response:
     if isinstance(given, str) and given not in known and "/v1" + given in known:
         body["endpoint"] = "/v1" + given
     scenario = request.headers.get("x-mockbatch-scenario")
-    return answer(request, await engine(request).batches.create(who, body, scenario))
+    return answer(request, await engine(request).batches.create(who, body, scenario, flavour="azure"))
+
+
+async def create_file(request: Request) -> Response:
+    """OpenAI's upload, except that `expires_after.seconds` must be within Azure's 14 to 30 days."""
+    return await files.upload_file(request, FILE_TTL_RANGE)
 
 
 HANDLERS: dict[str, Endpoint] = {
-    "files.create": files.create_file,
+    "files.create": create_file,
     "files.list": files.list_files,
     "files.retrieve": files.retrieve_file,
     "files.content": files.file_content,

@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from mockbatch.api.render import answer, choice_param, engine, int_param, json_response, tenant
 from mockbatch.api.routing import OPENAI
-from mockbatch.engine.files import MAX_FILE_BYTES
+from mockbatch.engine.files import FILE_TTL_RANGE, MAX_FILE_BYTES
 from mockbatch.errors import InvalidRequest, PayloadTooLarge, invalid_type, missing_parameter
 
 READ_SIZE = 1 << 20
@@ -26,6 +26,11 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 @OPENAI.handles("files.create")
 async def create_file(request: Request) -> Response:
+    return await upload_file(request)
+
+
+async def upload_file(request: Request, ttl_range: tuple[int, int] = FILE_TTL_RANGE) -> Response:
+    """POST /files, multipart; `ttl_range`: the `expires_after.seconds` a surface allows (default: OpenAI's)."""
     who = tenant(request)
     size = int(request.headers.get("content-length") or 0)
     if size > MAX_FILE_BYTES + (1 << 20):
@@ -46,7 +51,7 @@ async def create_file(request: Request) -> Response:
         if not isinstance(purpose, str | None):
             raise InvalidRequest("Invalid type for 'purpose': expected a string.", param="purpose", code="invalid_type")
         created = await engine(request).files.create(who, upload.filename or "file", purpose, _chunks(upload),
-                                                    expires_after)
+                                                    expires_after, ttl_range)
     finally:
         await form.close()
     return answer(request, created)

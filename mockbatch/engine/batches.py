@@ -3,7 +3,7 @@ lifecycle's) to make."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mockbatch import ids, lifecycle
@@ -33,9 +33,13 @@ class Batches:
     # batch id -> (virtual time, view) at each status change, for scenarios that serve stale lists
     _history: dict[str, list[tuple[float, dict[str, Any]]]] = field(default_factory=dict, init=False)
 
-    async def create(self, tenant: str, params: dict[str, Any], scenario: str | None = None) -> dict[str, Any]:
+    async def create(self, tenant: str, params: dict[str, Any], scenario: str | None = None,
+                     flavour: str = "openai") -> dict[str, Any]:
+        """A new batch; `flavour` ("openai" or "azure", the surface it came through) is frozen onto its plan."""
         check_create(params, self.models)
         plan = self.scenario.plan((params.get("metadata") or {}).get("mockbatch_scenario"), scenario)
+        if flavour != plan.flavour:
+            plan = replace(plan, flavour=flavour)
         async with self.store.transaction() as tx:
             source = await tx.get_file(tenant, params["input_file_id"])
             if source is not None and self.files.hidden(tenant, source.id):

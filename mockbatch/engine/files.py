@@ -18,6 +18,7 @@ from mockbatch.validation import check_batch_head, check_filename, check_purpose
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
+FILE_TTL_RANGE = (3600, 2_592_000)  # `expires_after.seconds` OpenAI accepts: 1 hour to 30 days
 HIDDEN_MAX = 1_000  # files kept invisible at once (the invisible_file fault); the oldest are forgotten first
 
 
@@ -80,10 +81,11 @@ class Files:
     _hidden: dict[tuple[str, str], float] = field(default_factory=dict, init=False)  # -> when visible again
 
     async def create(self, tenant: str, filename: str, purpose: Any, content: AsyncIterator[bytes],
-                     expires_after: dict[str, Any] | None = None) -> dict[str, Any]:
+                     expires_after: dict[str, Any] | None = None,
+                     ttl_range: tuple[int, int] = FILE_TTL_RANGE) -> dict[str, Any]:
         purpose = check_purpose(purpose)
         check_filename(filename, purpose)  # purpose batch: a .jsonl file
-        ttl = file_ttl(expires_after)
+        ttl = file_ttl(expires_after, ttl_range)
         async with streamed(self.store, content, MAX_FILE_BYTES, file_too_large) as s:
             if purpose == "batch":
                 check_batch_head(s.head, complete=s.size == len(s.head))
@@ -149,8 +151,9 @@ class Files:
         self._hidden.clear()
 
 
-def file_ttl(expires_after: dict[str, Any] | None) -> int | None:
-    """The seconds of a multipart upload's `expires_after` (bracket fields arrive as strings)."""
+def file_ttl(expires_after: dict[str, Any] | None, ttl_range: tuple[int, int] = FILE_TTL_RANGE) -> int | None:
+    """The seconds of a multipart upload's `expires_after` (bracket fields arrive as strings), within
+    `ttl_range` (inclusive)."""
     if not expires_after:
         return None
     if expires_after.get("anchor") != "created_at":
@@ -160,9 +163,10 @@ def file_ttl(expires_after: dict[str, Any] | None) -> int | None:
     except (TypeError, ValueError):
         raise InvalidRequest("Invalid 'expires_after.seconds': expected an integer.",
                              param="expires_after.seconds", code="invalid_type") from None
-    if not 3600 <= seconds <= 2_592_000:
+    low, high = ttl_range
+    if not low <= seconds <= high:
         raise InvalidRequest(
-            f"Invalid 'expires_after.seconds': expected a value between 3600 and 2592000, but got {seconds} instead.",
+            f"Invalid 'expires_after.seconds': expected a value between {low} and {high}, but got {seconds} instead.",
             param="expires_after.seconds", code="invalid_value")
     return seconds
 

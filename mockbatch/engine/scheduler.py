@@ -173,7 +173,7 @@ class Scheduler:
         elif step.to == Status.FAILED:
             b["errors"] = {"object": "list", "data": failure_errors(progress)}
         if step.output is not None:
-            await self._publish_output(tx, row, progress, at)
+            await self._publish_output(tx, row, progress, at, plan.flavour)
         if step.to in TERMINAL:
             self._job_errors.pop(row.id, None)
             if progress.output:  # written for a step that never came (a cancel, a failure): dropped
@@ -187,8 +187,10 @@ class Scheduler:
                     input_file.id, TERMINAL_VALUES, but=row.id):  # this batch's own row still says it is in flight
                 await tx.delete_file(input_file.id)
 
-    async def _publish_output(self, tx: Tx, row: BatchRow, progress: Progress, at: float) -> None:
-        """Turn the job's blobs into the batch's output and error files."""
+    async def _publish_output(self, tx: Tx, row: BatchRow, progress: Progress, at: float,
+                              flavour: str = "openai") -> None:
+        """Turn the job's blobs into the batch's output and error files; an empty one is none, except an Azure
+        batch's error file (Azure's successful job still has an `error_file_id`, its file empty)."""
         out = progress.output
         assert out is not None
         b = row.batch
@@ -196,7 +198,7 @@ class Scheduler:
         hexid = b["id"].removeprefix("batch_")
         for kind, wire_field in (("output", "output_file_id"), ("error", "error_file_id")):
             blob = out.files[kind]
-            if blob.bytes == 0:
+            if blob.bytes == 0 and not (kind == "error" and flavour == "azure"):
                 await tx.delete_blob(blob.blob)
                 continue
             seq = await tx.next_seq()
@@ -216,7 +218,7 @@ class Scheduler:
             return
         facts = jobs.BatchFacts(row.id, self.seed, row.batch["endpoint"], progress.input_blob or 0, plan.shuffle,
                                 progress.in_progress or 0.0, plan.per_request, row.batch["model"], plan.lines,
-                                self.models)
+                                self.models, plan.flavour)
         task = asyncio.create_task(self._run(kind, row.id, facts, key, progress.total, due))
         self._jobs[job] = task
         task.add_done_callback(lambda _: self._jobs.pop(job, None) if self._jobs.get(job) is task else None)
