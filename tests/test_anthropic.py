@@ -335,3 +335,16 @@ def test_batch(mockbatch, mockbatch_anthropic_client):
     result = pytester.runpytest("-p", "no:randomly", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*the anthropic package is not installed*"])
+
+
+def test_a_stale_list_fault_applies_to_message_batches(server_factory, tmp_path: Path) -> None:
+    (tmp_path / "stale.toml").write_text('description = "Stale."\n[[faults]]\noperation = "messages.batches.list"\n'
+                                         'effect = "stale_list"\nseconds = 30\n')
+    server = server_factory(scenarios_dir=str(tmp_path), scenario="stale")
+    c = client(server)
+    batch = c.messages.batches.create(requests=[request("a")])
+    server.advance(10)
+    assert c.messages.batches.retrieve(batch.id).processing_status == "ended"
+    assert c.messages.batches.list().data[0].processing_status == "in_progress"  # the list lags 30 s behind
+    server.advance(30)
+    assert c.messages.batches.list().data[0].processing_status == "ended"

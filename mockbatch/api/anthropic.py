@@ -82,8 +82,9 @@ async def create(request: Request) -> Response:
 async def list_batches(request: Request) -> Response:
     key = api_key(request)
     q = request.query_params
+    stale = float(request.scope.get("mockbatch.stale", 0.0))  # set by a scenario's stale_list fault
     page = await engine(request).messages.list(key, q.get("before_id") or None, q.get("after_id") or None,
-                                               _limit(request))
+                                               _limit(request), stale)
     for batch in page["data"]:
         _absolute(request, batch)
     return json_response(page)

@@ -94,13 +94,16 @@ class Batches:
         for row in rows[:limit]:
             if row.status not in TERMINAL_VALUES:
                 row = await self.scheduler.settle(row.id, tenant)
-            view = await self.view(row)
-            if stale > 0:
-                then = self.clock.now() - stale
-                history = self._history.get(row.id) or [(then, view)]
-                view = next((v for t, v in reversed(history) if t <= then), history[0][1])
-            views.append(view)
+            views.append(self.as_of(row.id, await self.view(row), stale))
         return page(views, has_more=len(rows) > limit)
+
+    def as_of(self, batch_id: str, view: dict[str, Any], stale: float) -> dict[str, Any]:
+        """The batch as it looked `stale` virtual seconds ago (a scenario's stale_list fault); 0: as it is."""
+        if stale <= 0:
+            return view
+        then = self.clock.now() - stale
+        history = self._history.get(batch_id) or [(then, view)]
+        return next((v for t, v in reversed(history) if t <= then), history[0][1])
 
     async def cancel(self, tenant: str, batch_id: str) -> dict[str, Any]:
         await self.scheduler.settle(batch_id, tenant)

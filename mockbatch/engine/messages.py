@@ -213,9 +213,10 @@ class MessageBatches:
         await self._row(TENANT + key, batch_id)
         return view(await self.batches.retrieve(TENANT + key, batch_id))  # a retrieve is a poll (scenario phases)
 
-    async def list(self, key: str, before: str | None, after: str | None, limit: int) -> dict[str, Any]:
+    async def list(self, key: str, before: str | None, after: str | None, limit: int,
+                   stale: float = 0.0) -> dict[str, Any]:
         """Newest first. `after_id`: the page of older batches after it; `before_id`: the page of newer ones right
-        before it (in the same newest-first order)."""
+        before it (in the same newest-first order). With `stale`, each as it looked that long ago."""
         tenant = TENANT + key
         if before and after:
             raise InvalidRequest("Only one of before_id and after_id may be given.")
@@ -240,7 +241,7 @@ class MessageBatches:
         for row in rows:
             if row.status not in TERMINAL_VALUES:
                 row = await self.scheduler.settle(row.id, tenant)
-            data.append(view(await self.batches.view(row)))
+            data.append(view(self.batches.as_of(row.id, await self.batches.view(row), stale)))
         return {"data": data, "has_more": more, "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None}
 
