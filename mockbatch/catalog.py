@@ -9,7 +9,7 @@ module-level table at run time, so a worker process sees exactly the models its 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -75,38 +75,40 @@ class Model:
 
 _TEXT = (CHAT, RESPONSES)
 
-MODELS: dict[str, Model] = {
-    m.name: m
-    for m in (
-        Model("gpt-4o", "gpt-4o-2024-08-06", _TEXT),
-        Model("gpt-4o-mini", "gpt-4o-mini-2024-07-18", _TEXT),
-        Model("gpt-4.1", "gpt-4.1-2025-04-14", _TEXT, context_window=1_047_576),
-        Model("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", _TEXT, context_window=1_047_576),
-        Model("gpt-4.1-nano", "gpt-4.1-nano-2025-04-14", _TEXT, context_window=1_047_576),
-        Model("gpt-5", "gpt-5-2025-08-07", _TEXT, reasoning=True, context_window=400_000),
-        Model("gpt-5-mini", "gpt-5-mini-2025-08-07", _TEXT, reasoning=True, context_window=400_000),
-        Model("gpt-5-nano", "gpt-5-nano-2025-08-07", _TEXT, reasoning=True, context_window=400_000),
-        Model("o1", "o1-2024-12-17", _TEXT, reasoning=True, context_window=200_000),
-        Model("o3", "o3-2025-04-16", _TEXT, reasoning=True, context_window=200_000),
-        Model("o3-mini", "o3-mini-2025-01-31", _TEXT, reasoning=True, context_window=200_000),
-        Model("o4-mini", "o4-mini-2025-04-16", _TEXT, reasoning=True, context_window=200_000),
-        Model("gpt-3.5-turbo", "gpt-3.5-turbo-0125", (CHAT,), context_window=16_385),
-        Model("gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct", (COMPLETIONS,), context_window=4_096),
-        Model("text-embedding-3-small", "text-embedding-3-small", (EMBEDDINGS,), dimensions=1536, context_window=8191),
-        Model("text-embedding-3-large", "text-embedding-3-large", (EMBEDDINGS,), dimensions=3072, context_window=8191),
-        Model("text-embedding-ada-002", "text-embedding-ada-002", (EMBEDDINGS,), dimensions=1536,
-              context_window=8191),
-        Model("omni-moderation-latest", "omni-moderation-2024-09-26", (MODERATIONS,)),
-        Model("text-moderation-latest", "text-moderation-007", (MODERATIONS,)),
-        Model("gpt-image-1", "gpt-image-1", (IMAGES_GENERATIONS, IMAGES_EDITS)),
-        Model("dall-e-2", "dall-e-2", (IMAGES_GENERATIONS, IMAGES_EDITS)),
-        Model("dall-e-3", "dall-e-3", (IMAGES_GENERATIONS,)),
-        Model("sora-2", "sora-2", (VIDEOS,)),
-    )
-}
-# Dated snapshots are accepted under their own names too.
-for _m in list(MODELS.values()):
-    MODELS.setdefault(_m.snapshot, _m)
+def by_names(models: Iterable[Model]) -> dict[str, Model]:
+    """Models by name, and by dated snapshot too (a snapshot is accepted under its own name; a name wins)."""
+    table = {m.name: m for m in models}
+    for m in list(table.values()):
+        table.setdefault(m.snapshot, m)
+    return table
+
+
+MODELS: dict[str, Model] = by_names((
+    Model("gpt-4o", "gpt-4o-2024-08-06", _TEXT),
+    Model("gpt-4o-mini", "gpt-4o-mini-2024-07-18", _TEXT),
+    Model("gpt-4.1", "gpt-4.1-2025-04-14", _TEXT, context_window=1_047_576),
+    Model("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14", _TEXT, context_window=1_047_576),
+    Model("gpt-4.1-nano", "gpt-4.1-nano-2025-04-14", _TEXT, context_window=1_047_576),
+    Model("gpt-5", "gpt-5-2025-08-07", _TEXT, reasoning=True, context_window=400_000),
+    Model("gpt-5-mini", "gpt-5-mini-2025-08-07", _TEXT, reasoning=True, context_window=400_000),
+    Model("gpt-5-nano", "gpt-5-nano-2025-08-07", _TEXT, reasoning=True, context_window=400_000),
+    Model("o1", "o1-2024-12-17", _TEXT, reasoning=True, context_window=200_000),
+    Model("o3", "o3-2025-04-16", _TEXT, reasoning=True, context_window=200_000),
+    Model("o3-mini", "o3-mini-2025-01-31", _TEXT, reasoning=True, context_window=200_000),
+    Model("o4-mini", "o4-mini-2025-04-16", _TEXT, reasoning=True, context_window=200_000),
+    Model("gpt-3.5-turbo", "gpt-3.5-turbo-0125", (CHAT,), context_window=16_385),
+    Model("gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct", (COMPLETIONS,), context_window=4_096),
+    Model("text-embedding-3-small", "text-embedding-3-small", (EMBEDDINGS,), dimensions=1536, context_window=8191),
+    Model("text-embedding-3-large", "text-embedding-3-large", (EMBEDDINGS,), dimensions=3072, context_window=8191),
+    Model("text-embedding-ada-002", "text-embedding-ada-002", (EMBEDDINGS,), dimensions=1536,
+          context_window=8191),
+    Model("omni-moderation-latest", "omni-moderation-2024-09-26", (MODERATIONS,)),
+    Model("text-moderation-latest", "text-moderation-007", (MODERATIONS,)),
+    Model("gpt-image-1", "gpt-image-1", (IMAGES_GENERATIONS, IMAGES_EDITS)),
+    Model("dall-e-2", "dall-e-2", (IMAGES_GENERATIONS, IMAGES_EDITS)),
+    Model("dall-e-3", "dall-e-3", (IMAGES_GENERATIONS,)),
+    Model("sora-2", "sora-2", (VIDEOS,)),
+))
 
 
 
@@ -127,28 +129,23 @@ def _claude(name: str, snapshot: str, max_output: int, thinking: bool = True) ->
                  max_output=max_output)
 
 
-CLAUDE_MODELS: dict[str, Model] = {
-    m.name: m
-    for m in (
-        _claude("claude-opus-4-5", "claude-opus-4-5-20251101", 64_000, thinking=True),
-        _claude("claude-haiku-4-5", "claude-haiku-4-5-20251001", 64_000, thinking=True),
-        _claude("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", 64_000, thinking=True),
-        _claude("claude-opus-4-1", "claude-opus-4-1-20250805", 32_000, thinking=True),
-        _claude("claude-opus-4-0", "claude-opus-4-20250514", 32_000, thinking=True),
-        _claude("claude-sonnet-4-0", "claude-sonnet-4-20250514", 64_000, thinking=True),
-        _claude("claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219", 64_000, thinking=True),
-        _claude("claude-3-5-haiku-latest", "claude-3-5-haiku-20241022", 8_192, thinking=False),
-        _claude("claude-3-haiku-20240307", "claude-3-haiku-20240307", 4_096, thinking=False),
-        # Undated in the SDK's `Model` literal (anthropic 2.15): the name is the id the API reports.
-        _claude("claude-opus-4-6", "claude-opus-4-6", 128_000, thinking=True),
-        _claude("claude-sonnet-4-6", "claude-sonnet-4-6", 64_000, thinking=True),
-        _claude("claude-opus-4-7", "claude-opus-4-7", 128_000, thinking=True),
-        _claude("claude-opus-4-8", "claude-opus-4-8", 128_000, thinking=True),
-        Model(BATCH_MODEL, BATCH_MODEL, _CLAUDE, owned_by="mockbatch"),
-    )
-}
-for _m in list(CLAUDE_MODELS.values()):
-    CLAUDE_MODELS.setdefault(_m.snapshot, _m)
+CLAUDE_MODELS: dict[str, Model] = by_names((
+    _claude("claude-opus-4-5", "claude-opus-4-5-20251101", 64_000, thinking=True),
+    _claude("claude-haiku-4-5", "claude-haiku-4-5-20251001", 64_000, thinking=True),
+    _claude("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", 64_000, thinking=True),
+    _claude("claude-opus-4-1", "claude-opus-4-1-20250805", 32_000, thinking=True),
+    _claude("claude-opus-4-0", "claude-opus-4-20250514", 32_000, thinking=True),
+    _claude("claude-sonnet-4-0", "claude-sonnet-4-20250514", 64_000, thinking=True),
+    _claude("claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219", 64_000, thinking=True),
+    _claude("claude-3-5-haiku-latest", "claude-3-5-haiku-20241022", 8_192, thinking=False),
+    _claude("claude-3-haiku-20240307", "claude-3-haiku-20240307", 4_096, thinking=False),
+    # Undated in the SDK's `Model` literal (anthropic 2.15): the name is the id the API reports.
+    _claude("claude-opus-4-6", "claude-opus-4-6", 128_000, thinking=True),
+    _claude("claude-sonnet-4-6", "claude-sonnet-4-6", 64_000, thinking=True),
+    _claude("claude-opus-4-7", "claude-opus-4-7", 128_000, thinking=True),
+    _claude("claude-opus-4-8", "claude-opus-4-8", 128_000, thinking=True),
+    Model(BATCH_MODEL, BATCH_MODEL, _CLAUDE, owned_by="mockbatch"),
+))
 
 
 # Enqueued-token limits per model (tokens of the batches a tenant has validating, in_progress or

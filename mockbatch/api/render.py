@@ -126,7 +126,8 @@ def scripted_error(path: str, status: int, error: dict[str, Any] | None, now: fl
         given = dict(error or {})
         message = given.pop("message", None) or AZURE_MESSAGES.get(status) or status_envelope(status, None)[
             "error"]["message"]
-        body = {"error": {"code": str(given.pop("code", None) or status), "message": str(message), **given}}
+        body = azure_envelope(status, str(message), given.pop("param", None), str(given.pop("code", None) or status))
+        body["error"].update(given)  # the scenario's other fields, as given
         return body, ({"retry-after": "1", **headers} if status == 429 else headers)
     if style != "anthropic":
         return status_envelope(status, error), headers

@@ -37,11 +37,10 @@ from mockbatch.objects import Batch
 from mockbatch.store import BatchRow, FileRow, Store
 
 TENANT = "anthropic\n"  # + the API key: a newline no header value can hold keeps the namespaces apart
-MAX_REQUESTS = 100_000  # Anthropic's limit per batch
 MAX_BYTES = 256 * 1024 * 1024  # Anthropic's limit on a create request's body
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 RESULTS_TTL = 29 * 24 * 3600  # results stay downloadable 29 days after creation
-PIECE = 1 << 16  # bytes of result lines sent at once
+PIECE = 1 << 16  # bytes of input lines written at once
 PAGE = 500  # rows read at a time while listing
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode  # as json.dumps(..., same options)
 _LINE_MIDDLE = f'"method":"POST","url":"{MESSAGES}","body":{{"model":"{BATCH_MODEL}","params":'  # a line after its id
@@ -77,9 +76,9 @@ def results_path(batch_id: str) -> str:
     return f"/v1/messages/batches/{batch_id}/results"
 
 
-def check_requests(body: dict[str, Any], max_lines: int = MAX_REQUESTS) -> list[dict[str, Any]]:
+def check_requests(body: dict[str, Any], max_lines: int) -> list[dict[str, Any]]:
     """The create call's `requests`, as Anthropic checks them at once (its `params` are checked when each runs);
-    `max_lines`: the engine's limit for the Messages endpoint (catalog.MESSAGES_ENDPOINT: Anthropic's own)."""
+    `max_lines`: the Messages endpoint's limit (catalog.MESSAGES_ENDPOINT: Anthropic's 100,000)."""
     requests = body.get("requests")
     if requests is None:
         raise InvalidRequest("requests: Field required")
@@ -87,12 +86,9 @@ def check_requests(body: dict[str, Any], max_lines: int = MAX_REQUESTS) -> list[
         raise InvalidRequest("requests: Input should be a valid list")
     if not requests:
         raise InvalidRequest("requests: List should have at least 1 item after validation, not 0")
-    if len(requests) > MAX_REQUESTS:
-        raise InvalidRequest(f"requests: List should have at most {MAX_REQUESTS} items after validation, not "
+    if len(requests) > max_lines:
+        raise InvalidRequest(f"requests: List should have at most {max_lines} items after validation, not "
                              f"{len(requests)}")
-    if len(requests) > max_lines:  # an engine's limit set below Anthropic's (none by default)
-        raise InvalidRequest(f"requests: mockbatch runs at most {max_lines} requests in one batch (Anthropic allows "
-                             f"{MAX_REQUESTS}); got {len(requests)}. Split the batch.")
     seen: set[str] = set()
     for i, r in enumerate(requests):
         where = f"requests.{i}"
@@ -318,27 +314,23 @@ async def _empty() -> AsyncIterator[bytes]:
 
 
 async def _convert(blobs: list[int], store: Store, convert: Any) -> AsyncIterator[bytes]:
-    """Every line of the blobs, converted, as JSON Lines in pieces of about PIECE bytes; plain `\\n` endings and no
-    blank line (the SDK's JSONL decoder takes nothing else)."""
-    out: list[bytes] = []
-    size = 0
+    """Every line of the blobs, converted, as JSON Lines a chunk (CHUNK bytes of input) at a time; plain `\n` endings
+    and no blank line (the SDK's JSONL decoder takes nothing else). Each chunk is converted in a thread: 100,000
+    result lines are seconds of Python that the event loop must not wait behind."""
     for blob in blobs:
         rest = b""
         async for chunk in store.read_blob(blob):
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
-            for raw in lines:
-                if raw.strip():
-                    line = json.dumps(convert(json.loads(raw)), separators=(",", ":")).encode() + b"\n"
-                    out.append(line)
-                    size += len(line)
-            if size >= PIECE:
-                yield b"".join(out)
-                out, size = [], 0
+            if piece := await asyncio.to_thread(_converted, lines, convert):
+                yield piece
         if rest.strip():
-            out.append(json.dumps(convert(json.loads(rest)), separators=(",", ":")).encode() + b"\n")
-    if out:
-        yield b"".join(out)
+            yield _converted([rest], convert)
+
+
+def _converted(lines: list[bytes], convert: Any) -> bytes:
+    return b"".join(json.dumps(convert(json.loads(raw)), separators=(",", ":")).encode() + b"\n"
+                    for raw in lines if raw.strip())
 
 
 def result_line(line: dict[str, Any]) -> dict[str, Any]:
