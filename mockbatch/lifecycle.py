@@ -229,7 +229,7 @@ def next_step(status: Status, progress: Progress, plan: Plan, now: float) -> Ste
             return Step(Status.FINALIZING, _ends(plan.in_progress, progress.in_progress, progress, now))
         done_at = progress.in_progress + progress.total * max(plan.per_request, 0.0)
         expire_at = progress.created + plan.window
-        if done_at <= expire_at or plan.flavour == "azure":  # Azure does not expire a job that runs longer
+        if done_at <= expire_at or not plan.rules.expires_at_window:
             return Step(Status.FINALIZING, done_at)
         return Step(Status.EXPIRED, expire_at, output=OutputKey(lines_done(progress, plan, expire_at), "expired"))
     if status == Status.FINALIZING:

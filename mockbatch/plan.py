@@ -56,6 +56,25 @@ def match_line(rules: tuple[LineRule, ...], seed: int, batch_id: str, index: int
 
 
 @dataclass(frozen=True)
+class Rules:
+    """Where the providers' batch APIs differ, by flavour (the surface a batch came through): declared here, read
+    where they apply, so that no place has to ask which provider it is."""
+
+    expires_at_window: bool = True  # a job still running at its 24 h window expires (Azure's runs on)
+    empty_error_file: bool = False  # a job with no failed line still names an empty error file (Azure)
+    max_lines: int | None = None  # requests per input file; None: the endpoint's own limit (Azure: 100,000)
+    model_word: str = "model"  # lines naming different models: "The <word> '…' … for a single <word>."
+    mismatch_code: str = "mismatched_model"
+
+
+FLAVOURS = {
+    "openai": Rules(),
+    "azure": Rules(expires_at_window=False, empty_error_file=True, max_lines=100_000, model_word="deployment",
+                   mismatch_code="model_mismatch"),
+}
+
+
+@dataclass(frozen=True)
 class Phase:
     """How a phase ends: after `seconds` of virtual time, after `polls` retrieves, or only when told (`manual`)."""
 
@@ -81,6 +100,10 @@ class Plan:
     lines: tuple[LineRule, ...] = ()  # first match wins
     scenario: str = "default"
     flavour: str = "openai"  # whose rules the batch follows: "openai", or "azure" (created through Azure's paths)
+
+    @property
+    def rules(self) -> Rules:
+        return FLAVOURS[self.flavour]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,10 +29,10 @@ from mockbatch.errors import (
     type_message,
     value_message,
 )
+from mockbatch.plan import FLAVOURS
 from mockbatch.tokens import estimate_tokens
 
 MAX_LINES = 50_000  # the default of catalog.Endpoint.max_lines (the limit a batch's endpoint sets)
-AZURE_MAX_LINES = 100_000  # Azure's requests per input file, whatever the endpoint
 MAX_EMBEDDING_INPUTS = 50_000  # across all requests of an embeddings batch
 MAX_INPUT_BYTES = 200 * 1024 * 1024  # the Batch API's input file limit; larger files are refused at create
 MAX_ERRORS = 1_000  # the real cap is unknown; this keeps a failed batch's JSON small
@@ -237,16 +237,14 @@ class Collector:
     def __init__(self, endpoint: str, models: Catalog = DEFAULT, flavour: str = "openai") -> None:
         self.endpoint = endpoint
         self.models = models
-        self.flavour = flavour  # "azure": Azure's limit on requests and its code for mixed deployments
+        self.rules = FLAVOURS[flavour]  # the batch's surface: its limit on requests, its word for mixed models
         self.report = Report()
         self.seen: set[str] = set()
         self.model_name: str | None = None
         self.inputs = 0
         self.inputs_error: dict[str, Any] | None = None
         known = models.endpoints.get(endpoint)
-        self.max_lines = known.max_lines if known is not None else MAX_LINES  # the endpoint's limit on requests
-        if flavour == "azure":
-            self.max_lines = AZURE_MAX_LINES
+        self.max_lines = self.rules.max_lines or (known.max_lines if known is not None else MAX_LINES)
 
     @property
     def full(self) -> bool:
@@ -271,14 +269,11 @@ class Collector:
             if self.model_name is None:
                 self.model_name = found.model
             elif found.model != self.model_name and self.models[found.model] != self.models[self.model_name]:
+                word = self.rules.model_word
                 problem = error(
-                    "model_mismatch",
-                    f"The deployment '{found.model}' for this request does not match the rest of the batch. "
-                    "Each batch must contain requests for a single deployment.", "body.model", n,
-                ) if self.flavour == "azure" else error(
-                    "mismatched_model",
-                    f"The model '{found.model}' for this request does not match the rest of the batch. "
-                    "Each batch must contain requests for a single model.", "body.model", n)
+                    self.rules.mismatch_code,
+                    f"The {word} '{found.model}' for this request does not match the rest of the batch. "
+                    f"Each batch must contain requests for a single {word}.", "body.model", n)
         if problem is None and self.endpoint == catalog.EMBEDDINGS and self.inputs_error is None:
             self.inputs += found.inputs
             if self.inputs > MAX_EMBEDDING_INPUTS:

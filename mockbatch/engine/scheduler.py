@@ -173,7 +173,7 @@ class Scheduler:
         elif step.to == Status.FAILED:
             b["errors"] = {"object": "list", "data": failure_errors(progress)}
         if step.output is not None:
-            await self._publish_output(tx, row, progress, at, plan.flavour)
+            await self._publish_output(tx, row, progress, at, plan.rules.empty_error_file)
         if step.to in TERMINAL:
             self._job_errors.pop(row.id, None)
             if progress.output:  # written for a step that never came (a cancel, a failure): dropped
@@ -188,9 +188,9 @@ class Scheduler:
                 await tx.delete_file(input_file.id)
 
     async def _publish_output(self, tx: Tx, row: BatchRow, progress: Progress, at: float,
-                              flavour: str = "openai") -> None:
-        """Turn the job's blobs into the batch's output and error files; an empty one is none, except an Azure
-        batch's error file (Azure's successful job still has an `error_file_id`, its file empty)."""
+                              empty_error_file: bool = False) -> None:
+        """Turn the job's blobs into the batch's output and error files; an empty one is none, unless the batch's
+        rules keep an empty error file (plan.Rules: Azure's successful job still names one)."""
         out = progress.output
         assert out is not None
         b = row.batch
@@ -198,7 +198,7 @@ class Scheduler:
         hexid = b["id"].removeprefix("batch_")
         for kind, wire_field in (("output", "output_file_id"), ("error", "error_file_id")):
             blob = out.files[kind]
-            if blob.bytes == 0 and not (kind == "error" and flavour == "azure"):
+            if blob.bytes == 0 and not (kind == "error" and empty_error_file):
                 await tx.delete_blob(blob.blob)
                 continue
             seq = await tx.next_seq()
