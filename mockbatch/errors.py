@@ -109,20 +109,26 @@ def range_problem(param: str, value: int, low: int | None, high: int | None) -> 
     return None
 
 
-def json_type(value: object) -> str:
+def json_kind(value: object) -> str:
+    """The JSON Schema type of a parsed JSON value."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "a boolean"
+        return "boolean"
     if isinstance(value, int):
-        return "an integer"
+        return "integer"
     if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
+        return "number"
+    return "string" if isinstance(value, str) else "array" if isinstance(value, list) else "object"
+
+
+_TYPE_WORDS = {"null": "null", "boolean": "a boolean", "integer": "an integer", "number": "a decimal",
+               "string": "a string", "array": "an array", "object": "an object"}
+
+
+def json_type(value: object) -> str:
+    """The type of a value as OpenAI's messages name it ("a decimal", "an array", …)."""
+    return _TYPE_WORDS[json_kind(value)]
 
 
 # -- the envelope of a scripted status (scenario faults and line rules) -----------------------------------
@@ -146,6 +152,6 @@ def status_envelope(status: int, error: dict[str, Any] | None) -> dict[str, Any]
     """An OpenAI error envelope for `status`, with the scenario's fields over the defaults."""
     type_, code, message = DEFAULT_ERRORS.get(status, ("server_error" if status >= 500 else "invalid_request_error",
                                                        None, f"Error {status}."))
-    body = {"message": message, "type": type_, "param": None, "code": code}
-    body.update(error or {})
-    return {"error": body}
+    body = envelope(message, None, code, type_)
+    body["error"].update(error or {})
+    return body

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mockbatch import catalog
-from mockbatch.errors import range_problem, type_message, value_message
+from mockbatch.errors import json_kind, range_problem, type_message, value_message
 
 DATA = Path(__file__).with_name("data") / "requests.json"
 # Where a top-level unknown parameter gets the legacy words ("Unrecognized request argument supplied: foo", with
@@ -164,9 +164,9 @@ class Compiler:
         kind = schema.get("type")
         kinds = [kind] if isinstance(kind, str) else list(kind) if isinstance(kind, list) else None
         if kinds is None and "enum" in schema:
-            kinds = sorted({_json_kind(v) for v in schema["enum"]})
+            kinds = sorted({json_kind(v) for v in schema["enum"]})
         if kinds is None and "const" in schema:
-            kinds = [_json_kind(schema["const"])]
+            kinds = [json_kind(schema["const"])]
         if kinds is not None and schema.get("nullable") and "null" not in kinds:
             kinds.append("null")
         return kinds
@@ -500,18 +500,6 @@ class Compiler:
 def _rank(problem: Fail) -> tuple[bool, int]:
     """How far a branch's failure got: a failure on a type is the value not being meant for that branch."""
     return problem.kind not in ("type", "missing"), len(problem.path)
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string" if isinstance(value, str) else "array" if isinstance(value, list) else "object"
 
 
 def _with_enum(inner: Callable[[Any], Fail | None] | None, enum: list[Any]) -> Callable[[Any], Fail | None]:
