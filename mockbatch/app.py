@@ -17,7 +17,17 @@ from mockbatch.api import routes
 from mockbatch.api.faults import Faults
 from mockbatch.api.render import EXCEPTION_HANDLERS, CommonHeaders
 from mockbatch.clock import Clock
-from mockbatch.engine import ActiveScenario, Batches, Control, Engine, Files, MessageBatches, Scheduler, Uploads
+from mockbatch.engine import (
+    ActiveScenario,
+    Batches,
+    Control,
+    Engine,
+    Files,
+    MessageBatches,
+    Scheduler,
+    Uploads,
+    Webhooks,
+)
 from mockbatch.scenarios import ScenarioBook
 from mockbatch.settings import Settings
 from mockbatch.store import Store
@@ -51,10 +61,13 @@ def build_engine(store: Store, settings: Settings) -> Engine:
                           settings.tick_seconds)
     files = Files(store, clock, settings.seed, runner)
     batches = Batches(store, clock, settings.seed, scheduler, files, active, models)
-    control = Control(store, clock, scheduler, batches, files, active, traffic, settings.start_time)
     messages = MessageBatches(store, clock, settings.seed, scheduler, batches, active, everything)
+    webhooks = Webhooks(store, clock, settings.seed, active, traffic, scheduler.report, settings.webhook_url,
+                        settings.signing_secret, settings.webhook_timeout, settings.tick_seconds)
+    scheduler.ended = webhooks.batch_ended
+    control = Control(store, clock, scheduler, batches, files, active, traffic, webhooks, settings.start_time)
     return Engine(clock, files, Uploads(store, clock, settings.seed), batches, scheduler, control, active, traffic,
-                  models, messages)
+                  models, messages, webhooks)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -71,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 try:
                     yield {"engine": engine, "settings": settings}
                 finally:
+                    await engine.webhooks.stop()
                     await engine.scheduler.stop()
 
     return Starlette(

@@ -74,6 +74,14 @@ def main() -> None:
               envvar=_env("MAX_DB_SIZE"),
               help="Cap the database at this many bytes: past it, uploads and creates get 507, as on a full disk.  "
                    "[default: what the disk holds]")
+@click.option("--webhook-url", default=None, envvar=_env("WEBHOOK_URL"),
+              help="Send every tenant's batch events (batch.completed, .failed, .expired, .cancelled) to this URL, "
+                   "signed, beside the endpoints registered through /v1/webhook_endpoints.")
+@click.option("--webhook-secret", default=None, envvar=_env("WEBHOOK_SECRET"),
+              help="The whsec_... secret --webhook-url's deliveries are signed with.  [default: one derived from "
+                   "--seed, printed at start]")
+@click.option("--webhook-timeout", default=5.0, show_default=True, type=float, envvar=_env("WEBHOOK_TIMEOUT"),
+              help="Real seconds a webhook delivery may take before it counts as failed (and is retried).")
 def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) -> None:
     """Run the server."""
     from mockbatch.scenarios import ScenarioBook, ScenarioError

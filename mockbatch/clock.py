@@ -90,6 +90,10 @@ class Clock:
             return a.virtual
         return a.virtual + (wall() - a.wall) * a.scale
 
+    def wall(self) -> float:
+        """Real time, for what must be checked against it (a webhook's signed timestamp); never for transitions."""
+        return wall()
+
     def advance(self, seconds: float) -> float:
         """Move virtual time forward; works in both modes (the real clock jumps ahead)."""
         if seconds < 0:

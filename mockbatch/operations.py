@@ -79,6 +79,23 @@ OPENAI = Surface("openai", "/v1", journaled=True, operations=(
     Operation("uploads.cancel", "POST", "/uploads/{upload_id}/cancel", "cancelUpload", "Cancel an upload."),
     Operation("models.list", "GET", "/models", "listModels", "The models the server knows (gateways ask at start)."),
     Operation("models.retrieve", "GET", "/models/{model}", "retrieveModel", "A model."),
+    # OpenAI's webhook endpoints: where batch events are delivered (signed), managed as the SDK's `client.webhooks`.
+    Operation("webhooks.create", "POST", "/webhook_endpoints", "createWebhookEndpoint",
+              "Register an endpoint for events; answers its signing secret, once."),
+    Operation("webhooks.list", "GET", "/webhook_endpoints", "listWebhookEndpoints",
+              "The caller's webhook endpoints, newest first."),
+    Operation("webhooks.retrieve", "GET", "/webhook_endpoints/{webhook_endpoint_id}", "retrieveWebhookEndpoint",
+              "A webhook endpoint."),
+    Operation("webhooks.update", "POST", "/webhook_endpoints/{webhook_endpoint_id}", "updateWebhookEndpoint",
+              "Change an endpoint's name, URL or event types."),
+    Operation("webhooks.delete", "DELETE", "/webhook_endpoints/{webhook_endpoint_id}", "deleteWebhookEndpoint",
+              "Delete a webhook endpoint."),
+    Operation("webhooks.rotate_secret", "POST", "/webhook_endpoints/{webhook_endpoint_id}/rotate_secret",
+              "rotateWebhookEndpointSecret", "A new signing secret (the old one may sign on for 24 hours)."),
+    Operation("webhooks.test", "POST", "/webhook_endpoints/{webhook_endpoint_id}/test", "testWebhookEndpoint",
+              "Send a sample event of a type to the endpoint now."),
+    Operation("webhooks.event_types.list", "GET", "/webhook_event_types", "listWebhookEventTypes",
+              "The event types an endpoint may subscribe to."),
 ))
 
 # Anthropic's Message Batches, on the same engine. Its own Mount ("/v1/messages"), matched before OpenAI's "/v1".
@@ -100,12 +117,13 @@ ANTHROPIC = Surface("anthropic", "/v1/messages", journaled=True, documented=Fals
 
 
 def _azure(name: str, prefix: str, id_prefix: str) -> Surface:
-    """Azure OpenAI's Files, Uploads, Batches and Models at `prefix`: OpenAI's operations under OpenAI's names (so the
-    journal and a scenario's faults treat an Azure request as OpenAI's: a fault on `batches.create` hits both), with
-    operationIds of their own. Errors in Azure's envelope; auth by `api-key` (or a bearer token): render.tenant."""
+    """Azure OpenAI's Files, Uploads, Batches and Models at `prefix` (no webhook endpoints: Azure has none): OpenAI's
+    operations under OpenAI's names (so the journal and a scenario's faults treat an Azure request as OpenAI's: a
+    fault on `batches.create` hits both), with operationIds of their own. Errors in Azure's envelope; auth by
+    `api-key` (or a bearer token): render.tenant."""
     return Surface(name, prefix, journaled=True, documented=False, errors="azure", operations=tuple(
         Operation(op.name, op.method, op.path, id_prefix + op.operation_id[:1].upper() + op.operation_id[1:],
-                  op.description, op.hot) for op in OPENAI.operations))
+                  op.description, op.hot) for op in OPENAI.operations if not op.name.startswith("webhooks.")))
 
 
 # Azure OpenAI, on the same engine: the classic paths (`{endpoint}/openai/batches?api-version=...`, as
@@ -125,6 +143,8 @@ CONTROL = Surface("control", "/_mockbatch", operations=(
               "Move a batch to a status now."),
     Operation("control.requests.list", "GET", "/requests", "listRequests", "The request journal."),
     Operation("control.requests.clear", "DELETE", "/requests", "clearRequests", "Empty the request journal."),
+    Operation("control.webhooks.list", "GET", "/webhooks", "listWebhookDeliveries",
+              "The webhook delivery log: each event sent, to where, every attempt, the next one."),
 ))
 
 META = Surface("meta", "", documented=False, operations=(

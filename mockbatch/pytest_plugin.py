@@ -8,6 +8,7 @@ per session, so one per xdist worker), `mockbatch` (per test: a reset server, ch
 errors afterwards), `mockbatch_client` / `mockbatch_async_client` (the openai SDK aimed at it),
 `mockbatch_anthropic_client` (the anthropic SDK aimed at the same server: its Message Batches; skipped with a reason
 when `anthropic` is not installed).
+`mockbatch_webhook_receiver` (per test: a started `WebhookReceiver` that records the webhooks sent to its `url`).
 Marker: `@pytest.mark.mockbatch(scenario=..., clock=..., seed=..., ...)` runs a test against a server
 of its own when it asks for settings the session server does not have.
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import anthropic
     import openai
 
+    from mockbatch.receiver import WebhookReceiver
     from mockbatch.server import MockBatchServer
 
 # A manual clock at a fixed virtual start: same seed and inputs give the same ids, timestamps and bytes.
@@ -134,3 +136,13 @@ def mockbatch_anthropic_client(mockbatch: MockBatchServer) -> Iterator[anthropic
     client = anthropic.Anthropic(base_url=mockbatch.url, api_key=mockbatch.api_key, http_client=http)
     yield client
     client.close()
+
+
+@pytest.fixture
+def mockbatch_webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A started `WebhookReceiver` for this test: register its `url`, script its answers with `respond()` /
+    `delay()`, and read what arrived with `wait()`; stopped afterwards."""
+    from mockbatch.receiver import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        yield receiver

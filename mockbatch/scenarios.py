@@ -1,8 +1,10 @@
-"""Scenarios: TOML files that script a batch's progression, its outcome, per-line failures and API faults.
+"""Scenarios: TOML files that script a batch's progression, its outcome, per-line failures, API faults and
+webhook faults.
 
 A scenario is parsed once into frozen dataclasses; a bad file is refused with the file, the key path
 and the reason. Its batch part becomes a lifecycle `Plan`, frozen onto each batch at creation; its
-`faults` are applied by the HTTP layer. See scenarios/README.md for the format.
+`faults` are applied by the HTTP layer, its `webhook_faults` to the deliveries of its batches' events.
+See scenarios/README.md for the format.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mockbatch import events
 from mockbatch.errors import InvalidRequest
 from mockbatch.operations import journaled_names
 from mockbatch.plan import LineRule, Phase, Plan
@@ -21,6 +24,9 @@ from mockbatch.plan import LineRule, Phase, Plan
 PHASES = ("validating", "in_progress", "finalizing", "cancelling")
 OPERATIONS = journaled_names()  # what a fault's `operation` may be: the names of the journaled API operations
 EFFECTS = ("status", "delay", "reset", "empty", "malformed", "truncate", "dribble", "invisible_file", "stale_list")
+SIGNATURE_TOLERANCE = 300  # seconds: how old a `webhook-timestamp` the SDK's `webhooks.unwrap` still accepts
+# The webhook effects that take `seconds`, with its default (None: required); the others refuse it.
+WEBHOOK_SECONDS = {"delay": None, "out_of_order": events.HOLD_SECONDS, "stale_timestamp": events.STALE_SECONDS}
 
 
 class ScenarioError(ValueError):
@@ -58,6 +64,23 @@ class Fault:
 
 
 @dataclass(frozen=True)
+class WebhookFault:
+    """A webhook delivery fault: which events (first match wins) and what happens to their delivery."""
+
+    name: str
+    effect: str  # one of events.EFFECTS
+    event: str | None = None  # an event type or a glob over it ("batch.*"); None: every event
+    times: int | None = None  # only the first N matches
+    after: int = 0  # skip the first N matches
+    probability: float = 1.0
+    # delay: virtual seconds late; out_of_order: the longest hold; stale_timestamp: how old the timestamp is
+    seconds: float = 0.0
+
+    def selects(self, event_type: str) -> bool:
+        return self.event is None or fnmatch.fnmatchcase(event_type, self.event)
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -69,6 +92,7 @@ class Scenario:
     cancel_fraction: float | None = None
     lines: tuple[LineRule, ...] = ()
     faults: tuple[Fault, ...] = ()
+    webhook_faults: tuple[WebhookFault, ...] = ()
 
     def plan(self, base: Plan) -> Plan:
         """The plan a batch created under this scenario is frozen with; `base` carries the server's timings."""
@@ -255,15 +279,8 @@ def _fault(r: _Reader, index: int) -> Fault:
     for key, value in headers.items():
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             r.fail("header values must be strings or numbers", f"headers.{key}")
-    times = r.get("times", int)
-    if times is not None and times < 1:
-        r.fail(f"must be at least 1, got {times}", "times")
-    after = r.get("after", int, 0)
-    if after < 0:
-        r.fail(f"must be at least 0, got {after}", "after")
     fault = Fault(
-        name=name, operation=operation, method=method, path=path, times=times, after=after,
-        probability=float(r.number("probability", 1.0, high=1.0)), effect=effect,
+        name=name, operation=operation, method=method, path=path, **_counting(r), effect=effect,
         status=_status(r, 200 if effect in ("empty", "malformed") else 500), error=_error(r, "error"),
         headers={k.lower(): str(v) for k, v in headers.items()},
         delay=None if delay is None else float(delay), delay_range=delay_range,
@@ -278,6 +295,43 @@ def _fault(r: _Reader, index: int) -> Fault:
         r.fail(f"an {effect} fault needs 'seconds' greater than 0", "seconds")
     r.done()
     return fault
+
+
+def _counting(r: _Reader) -> dict[str, Any]:
+    """A fault's `times`, `after` and `probability`: which of its matches it hits (API and webhook faults alike)."""
+    times = r.get("times", int)
+    if times is not None and times < 1:
+        r.fail(f"must be at least 1, got {times}", "times")
+    after = r.get("after", int, 0)
+    if after < 0:
+        r.fail(f"must be at least 0, got {after}", "after")
+    return {"times": times, "after": after, "probability": float(r.number("probability", 1.0, high=1.0))}
+
+
+def _webhook_fault(r: _Reader, index: int) -> WebhookFault:
+    name = r.get("name", str, f"webhook-fault-{index + 1}")
+    event = r.get("event", str)
+    if event is not None and not fnmatch.filter(events.EVENT_TYPES, event):
+        r.fail(f"unknown event type {quoted(event)}; expected one of the event types "
+               f"({', '.join(events.BATCH_EVENTS)}, ...) or a glob such as 'batch.*'", "event")
+    effect = r.get("effect", str)
+    if effect is None:
+        r.fail(f"missing key 'effect'; expected one of: {', '.join(events.EFFECTS)}")
+    if effect not in events.EFFECTS:
+        r.fail(f"unknown effect {quoted(effect)}; expected one of: {', '.join(events.EFFECTS)}", "effect")
+    counting = _counting(r)
+    seconds = 0.0
+    if effect in WEBHOOK_SECONDS:
+        seconds = r.number("seconds", WEBHOOK_SECONDS[effect])
+        if not seconds:
+            r.fail(f"the {effect} effect needs 'seconds' greater than 0", "seconds")
+        if effect == "stale_timestamp" and seconds <= SIGNATURE_TOLERANCE:
+            r.fail(f"the stale_timestamp effect needs 'seconds' greater than {SIGNATURE_TOLERANCE} (the SDK's "
+                   f"tolerance: a younger timestamp verifies), got {seconds!r}", "seconds")
+    elif "seconds" in r.data:
+        r.fail("'seconds' applies only to delay, out_of_order and stale_timestamp", "seconds")
+    r.done()
+    return WebhookFault(name=name, effect=effect, event=event, **counting, seconds=float(seconds))
 
 
 def parse(text: str, name: str, source: str) -> Scenario:
@@ -317,9 +371,10 @@ def parse(text: str, name: str, source: str) -> Scenario:
         outcome.done()
     lines = tuple(_line_rule(r) for r in top.tables("lines"))
     faults = tuple(_fault(r, i) for i, r in enumerate(top.tables("faults")))
+    webhook_faults = tuple(_webhook_fault(r, i) for i, r in enumerate(top.tables("webhook_faults")))
     top.done()
     return Scenario(name, description, source, phases, request_seconds, fail_errors, expire_fraction,
-                    cancel_fraction, lines, faults)
+                    cancel_fraction, lines, faults, webhook_faults)
 
 
 def _validation_error(r: _Reader) -> dict[str, Any]:

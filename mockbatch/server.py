@@ -46,6 +46,9 @@ def serve(settings: Settings) -> None:
     port = sock.getsockname()[1]
     print(f"mockbatch listening on http://{settings.host}:{port} (clock={settings.clock}, seed={settings.seed}, "
           f"db={settings.db or 'temporary'})", flush=True)
+    if settings.webhook_url:
+        print(f"mockbatch sends batch events to {settings.webhook_url}, signed with {settings.signing_secret}",
+              flush=True)
     config = uvicorn.Config(_Watch(create_app(settings)), lifespan="on", log_level="warning",
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
@@ -271,6 +274,16 @@ class MockBatchServer:
     def requests(self) -> list[dict[str, Any]]:
         """The journal of API requests the server has received."""
         return list(self.control("GET", "/requests")["data"])
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """The webhook delivery log: each event sent to each endpoint, its attempts (virtual time, status, error)
+        and its next one (`advance()` returns once the due ones have been attempted)."""
+        return list(self.control("GET", "/webhooks")["data"])
+
+    @property
+    def webhook_secret(self) -> str:
+        """What deliveries to the `webhook_url` endpoint are signed with (given, or derived from the seed)."""
+        return self.settings.signing_secret
 
     # -- failures -----------------------------------------------------------------------------
     def _failed_lifespan(self, exc: BaseException) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from mockbatch import events
 from mockbatch.catalog import Catalog
 from mockbatch.clock import EARLIEST, LATEST, MAX_SCALE
 
@@ -35,6 +36,9 @@ class Settings:
     workers: int | None = None  # processes for big batches; None: one per core, up to 4; 0: threads only
     warm_workers: bool = False  # start them with the server (`mockbatch serve`), not when a big file arrives
     max_db_bytes: int | None = None  # cap on the database's size: past it, writes fail as on a full disk
+    webhook_url: str | None = None  # an endpoint for every tenant's batch events, for clients that never register one
+    webhook_secret: str | None = None  # its signing secret (whsec_...); None: one derived from the seed
+    webhook_timeout: float = events.TIMEOUT  # real seconds a delivery attempt may take
     catalog: Catalog | None = field(default=None, repr=False)  # in-process: models and endpoints of one's own
     tick_seconds: float = field(default=0.2, repr=False)  # how often the real clock's batches are moved on
 
@@ -60,8 +64,24 @@ class Settings:
             raise SettingsError(f"workers: must be between 0 and 64, got {self.workers!r}")
         if self.enqueued_token_limit is not None and not self.enqueued_token_limit >= 1:
             raise SettingsError(f"enqueued-token-limit: must be 1 or more, got {self.enqueued_token_limit!r}")
+        if self.webhook_url is not None and (problem := events.url_problem(self.webhook_url)) is not None:
+            raise SettingsError(f"webhook-url: {problem}, got {self.webhook_url!r}")
+        if self.webhook_secret is not None:
+            if self.webhook_url is None:
+                raise SettingsError("webhook-secret: given without webhook-url, it would sign nothing")
+            if (problem := events.secret_problem(self.webhook_secret)) is not None:
+                raise SettingsError(f"webhook-secret: {problem}")
+        if not 0 < self.webhook_timeout <= 600:
+            raise SettingsError("webhook-timeout: must be above 0 and at most 600 seconds, got "
+                                f"{self.webhook_timeout!r}")
         if isinstance(self.api_keys, list):
             object.__setattr__(self, "api_keys", tuple(self.api_keys))
+
+
+    @property
+    def signing_secret(self) -> str:
+        """What deliveries to `webhook_url` are signed with: the one given, or one derived from the seed."""
+        return self.webhook_secret or events.new_secret(self.seed, "configured")
 
 
 def parse_start_time(value: str | float | int | None) -> float | None:

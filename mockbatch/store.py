@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
@@ -52,8 +52,19 @@ CREATE TABLE IF NOT EXISTS upload_parts (
 CREATE INDEX IF NOT EXISTS upload_parts_by_upload ON upload_parts (upload_id);
 CREATE INDEX IF NOT EXISTS upload_parts_by_blob ON upload_parts (blob_id);
 """
+WEBHOOKS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, tenant TEXT NOT NULL, endpoint TEXT NOT NULL,
+    secret TEXT NOT NULL, old_secret TEXT, old_secret_until REAL);
+CREATE INDEX IF NOT EXISTS webhook_endpoints_by_tenant ON webhook_endpoints (tenant, seq);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL,
+    tenant TEXT NOT NULL, endpoint_id TEXT, url TEXT NOT NULL, body BLOB NOT NULL, created_at REAL NOT NULL,
+    state TEXT NOT NULL, next_at REAL, fault TEXT, attempts TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_at) WHERE next_at IS NOT NULL;
+"""
 # Append-only: migration N brings a database from user_version N-1 to N.
-MIGRATIONS: tuple[str, ...] = (SCHEMA, UPLOADS_SCHEMA)
+MIGRATIONS: tuple[str, ...] = (SCHEMA, UPLOADS_SCHEMA, WEBHOOKS_SCHEMA)
 
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000")
 
@@ -133,6 +144,52 @@ class PartRow:
     created_at: int
 
 
+@dataclass
+class EndpointRow:
+    """A webhook endpoint: its wire object (without the secret), its signing secret, and the one it replaced while
+    that may still sign (until `old_secret_until`, virtual time)."""
+
+    id: str
+    tenant: str
+    endpoint: dict[str, Any]
+    secret: str
+    old_secret: str | None = None
+    old_secret_until: float | None = None
+
+
+@dataclass
+class DeliveryRow:
+    """One event's delivery to one endpoint (`endpoint_id` None: the one configured at start). `state`: pending or
+    held (attempted at `next_at`), delivered, failed (given up), dropped (a fault). `attempts`: one dict each."""
+
+    id: str  # the webhook-id header; a duplicate delivery shares it
+    event_id: str
+    event_type: str
+    tenant: str
+    endpoint_id: str | None
+    url: str
+    body: bytes
+    created_at: float
+    state: str
+    next_at: float | None
+    fault: dict[str, Any] | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    seq: int | None = None  # given by the table
+
+
+_ENDPOINT_COLS = "id, tenant, endpoint, secret, old_secret, old_secret_until"
+_DELIVERY_COLS = "id, event_id, event_type, tenant, endpoint_id, url, body, created_at, state, next_at, fault, attempts"
+
+
+def _endpoint(row: Any) -> EndpointRow:
+    return EndpointRow(row[0], row[1], json.loads(row[2]), *row[3:])
+
+
+def _delivery(row: Any) -> DeliveryRow:
+    return DeliveryRow(*row[:6], bytes(row[6]), *row[7:10], json.loads(row[10]) if row[10] else None,
+                       json.loads(row[11]), seq=row[12])
+
+
 _UPLOAD_COLS = "id, tenant, filename, purpose, bytes, mime_type, created_at, expires_at, status, file_ttl, file_id"
 _PART_COLS = "id, upload_id, blob_id, bytes, created_at"
 
@@ -142,6 +199,10 @@ class Tx:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
+        self.committed: list[Callable[[], None]] = []  # called once the transaction has committed
+
+    def on_commit(self, call: Callable[[], None]) -> None:
+        self.committed.append(call)
 
     # One round trip to the connection's thread per query (a cursor's fetch and close would cost two more).
     async def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
@@ -160,9 +221,11 @@ class Tx:
         await self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
                               (key, value, value))
 
-    async def next_seq(self) -> int:
-        seq = int(await self.get_meta("seq") or 0) + 1
-        await self.set_meta("seq", str(seq))
+    async def next_seq(self, counter: str = "seq") -> int:
+        """The next number of a sequence (`seq`: files, batches, uploads; others count apart, so that adding
+        webhooks changes no file or batch id)."""
+        seq = int(await self.get_meta(counter) or 0) + 1
+        await self.set_meta(counter, str(seq))
         return seq
 
     # -- files --------------------------------------------------------------------------------
@@ -291,7 +354,8 @@ class Tx:
         return keep
 
     async def wipe(self) -> None:
-        for table in ("chunks", "blobs", "files", "batches", "meta", "uploads", "upload_parts"):
+        for table in ("chunks", "blobs", "files", "batches", "meta", "uploads", "upload_parts", "webhook_endpoints",
+                      "webhook_deliveries"):
             await self.db.execute(f"DELETE FROM {table}")
 
     # -- enqueued tokens (the batch queue limit) ----------------------------------------------------
@@ -365,6 +429,73 @@ class Tx:
         """Drop the part rows only (their blobs now belong to a file)."""
         await self.db.execute("DELETE FROM upload_parts WHERE upload_id = ?", (upload_id,))
 
+    # -- webhook endpoints ----------------------------------------------------------------------------
+    async def insert_endpoint(self, seq: int, e: EndpointRow) -> None:
+        await self.db.execute(f"INSERT INTO webhook_endpoints (seq, {_ENDPOINT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              (seq, e.id, e.tenant, json.dumps(e.endpoint), e.secret, e.old_secret,
+                               e.old_secret_until))
+
+    async def update_endpoint(self, e: EndpointRow) -> None:
+        await self.db.execute("UPDATE webhook_endpoints SET endpoint = ?, secret = ?, old_secret = ?, "
+                              "old_secret_until = ? WHERE id = ?",
+                              (json.dumps(e.endpoint), e.secret, e.old_secret, e.old_secret_until, e.id))
+
+    async def get_endpoint(self, endpoint_id: str, tenant: str | None = None) -> EndpointRow | None:
+        sql = f"SELECT {_ENDPOINT_COLS} FROM webhook_endpoints WHERE id = ?"
+        row = await (self._one(sql, (endpoint_id,)) if tenant is None else
+                     self._one(sql + " AND tenant = ?", (endpoint_id, tenant)))
+        return None if row is None else _endpoint(row)
+
+    async def list_endpoints(self, tenant: str, after: str | None = None, limit: int = -1) -> list[EndpointRow]:
+        """The tenant's endpoints, newest first (all of them with the default limit)."""
+        sql = f"SELECT {_ENDPOINT_COLS} FROM webhook_endpoints WHERE tenant = ?"
+        args: list[Any] = [tenant]
+        if after is not None:
+            sql += " AND seq < (SELECT seq FROM webhook_endpoints WHERE id = ? AND tenant = ?)"
+            args += [after, tenant]
+        return [_endpoint(r) for r in await self._all(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit))]
+
+    async def delete_endpoint(self, endpoint_id: str) -> None:
+        await self.db.execute("DELETE FROM webhook_endpoints WHERE id = ?", (endpoint_id,))
+
+    # -- webhook deliveries ---------------------------------------------------------------------------
+    async def insert_delivery(self, d: DeliveryRow) -> None:
+        cur = await self.db.execute(
+            f"INSERT INTO webhook_deliveries ({_DELIVERY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d.id, d.event_id, d.event_type, d.tenant, d.endpoint_id, d.url, d.body, d.created_at, d.state, d.next_at,
+             json.dumps(d.fault) if d.fault else None, json.dumps(d.attempts)))
+        d.seq = cur.lastrowid
+
+    async def update_delivery(self, d: DeliveryRow) -> None:
+        await self.db.execute("UPDATE webhook_deliveries SET url = ?, state = ?, next_at = ?, attempts = ? "
+                              "WHERE seq = ?", (d.url, d.state, d.next_at, json.dumps(d.attempts), d.seq))
+
+    async def due_deliveries(self, now: float, endpoint: str | None = None) -> list[DeliveryRow]:
+        """Deliveries whose next attempt is due by `now`, in the order they were made (for one endpoint: `endpoint`
+        an id, or "" for the configured one)."""
+        sql = f"SELECT {_DELIVERY_COLS}, seq FROM webhook_deliveries WHERE next_at <= ?"
+        args: tuple[Any, ...] = (now,)
+        if endpoint is not None:
+            sql += " AND COALESCE(endpoint_id, '') = ?"
+            args += (endpoint,)
+        return [_delivery(r) for r in await self._all(sql + " ORDER BY seq", args)]
+
+    async def next_delivery_at(self) -> float | None:
+        row = await self._one("SELECT MIN(next_at) FROM webhook_deliveries WHERE next_at IS NOT NULL")
+        return None if row is None else row[0]
+
+    async def release_held(self, endpoint: str, event_id: str, before: int, now: float) -> None:
+        """Held deliveries (out_of_order) to `endpoint` of other events made before `before`: due now."""
+        await self.db.execute("UPDATE webhook_deliveries SET state = 'pending', next_at = ? WHERE state = 'held' "
+                              "AND COALESCE(endpoint_id, '') = ? AND event_id != ? AND seq < ?",
+                              (now, endpoint, event_id, before))
+
+    async def list_deliveries(self, limit: int) -> list[DeliveryRow]:
+        """The newest `limit` deliveries, oldest first."""
+        rows = await self._all(f"SELECT {_DELIVERY_COLS}, seq FROM webhook_deliveries ORDER BY seq DESC LIMIT ?",
+                               (limit,))
+        return [_delivery(r) for r in reversed(rows)]
+
 
 class _Direct:
     """A read-only connection used straight from the event loop's thread: a read by key costs microseconds,
@@ -430,8 +561,9 @@ class Store:
         async with self._lock:
             try:
                 await self.db.execute("BEGIN IMMEDIATE")
+                tx = Tx(self.db)
                 try:
-                    yield Tx(self.db)
+                    yield tx
                     await self.db.execute("COMMIT")
                 except BaseException:
                     if self.db.in_transaction:
@@ -441,6 +573,8 @@ class Store:
                 if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
                     raise storage_full(exc) from exc
                 raise
+        for call in tx.committed:
+            call()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:

@@ -1,8 +1,11 @@
-"""What the API has been asked: the request journal, and which scripted fault (if any) each request gets.
+"""What the API has been asked: the request journal, and which scripted fault (if any) each request gets, and
+each webhook delivery.
 
-The fault counters (`times`, `after`) and the seeded draw for `probability` live here, so a reset
-or a scenario switch starts them afresh and the same run picks the same faults. The journal is read by
-anyone who reaches the control plane: an entry shows a key only masked, and no string longer than TEXT_MAX.
+The fault counters (`times`, `after`) and the seeded draws for `probability` live here, so a reset
+or a scenario switch starts them afresh and the same run picks the same faults. API and webhook faults are
+counted apart and draw from RNGs of their own, so one kind's draws never shift the other's picks. The journal
+is read by anyone who reaches the control plane: an entry shows a key only masked, and no string longer than
+TEXT_MAX.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mockbatch.operations import PARAM, SURFACES
-from mockbatch.scenarios import Fault, Scenario
+from mockbatch.scenarios import Fault, Scenario, WebhookFault
 
 JOURNAL_SIZE = 10_000  # the newest requests kept: a server polled for hours must not grow without end
 TEXT_MAX = 256  # characters kept of any string in an entry: a 60 KB path must not cost 60 KB per entry
@@ -92,8 +95,9 @@ class Traffic:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.journal: deque[Entry] = deque(maxlen=JOURNAL_SIZE)
-        self._matches: dict[tuple[str, int], int] = {}
+        self._matches: dict[tuple[str, str, int], int] = {}  # (kind, scenario, index) -> matches so far
         self._rng = random.Random(f"{seed}:faults")
+        self._webhook_rng = random.Random(f"{seed}:webhooks")
 
     def reset(self) -> None:
         self.journal.clear()
@@ -102,22 +106,31 @@ class Traffic:
     def restart_faults(self) -> None:
         self._matches.clear()
         self._rng = random.Random(f"{self.seed}:faults")
+        self._webhook_rng = random.Random(f"{self.seed}:webhooks")
 
     def pick(self, scenario: Scenario, op: str | None, method: str, path: str) -> Fault | None:
         """The first of the scenario's faults that this request gets."""
         for index, fault in enumerate(scenario.faults):
-            if not fault.selects(op, method, path):
-                continue
-            key = (scenario.name, index)
-            seen = self._matches[key] = self._matches.get(key, 0) + 1
-            if seen <= fault.after:
-                continue
-            if fault.times is not None and seen > fault.after + fault.times:
-                continue
-            if fault.probability < 1.0 and self._rng.random() >= fault.probability:
-                continue
-            return fault
+            if fault.selects(op, method, path) and self._hits(("faults", scenario.name, index), fault, self._rng):
+                return fault
         return None
+
+    def pick_webhook(self, scenario: Scenario, event_type: str) -> WebhookFault | None:
+        """The first of the scenario's webhook faults that this delivery (one event to one endpoint) gets: the
+        scenario is the one its batch was created under. Each call counts as one match of every fault that
+        selects the event, up to the one picked."""
+        for index, fault in enumerate(scenario.webhook_faults):
+            if fault.selects(event_type) and self._hits(("webhooks", scenario.name, index), fault, self._webhook_rng):
+                return fault
+        return None
+
+    def _hits(self, key: tuple[str, str, int], fault: Fault | WebhookFault, rng: random.Random) -> bool:
+        """Count one more match of `fault` (known by `key`): whether it hits, being past `after`, within `times`
+        and through the seeded `probability` draw (made only for the matches that count)."""
+        seen = self._matches[key] = self._matches.get(key, 0) + 1
+        if seen <= fault.after or (fault.times is not None and seen > fault.after + fault.times):
+            return False
+        return fault.probability >= 1.0 or rng.random() < fault.probability
 
     def delay(self, fault: Fault) -> float:
         if fault.delay_range is not None:

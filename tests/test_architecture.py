@@ -10,8 +10,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mockbatch"
 
-ENTRY = {"__main__", "cli", "pytest_plugin", "server", "app", ""}  # "" is the package's own __init__
-LEAVES = {"errors", "ids", "objects", "clock", "settings", "store", "tokens", "operations", "catalog"}
+ENTRY = {"__main__", "cli", "pytest_plugin", "server", "app", "receiver", ""}  # "" is the package's own __init__
+LEAVES = {"errors", "ids", "objects", "clock", "settings", "store", "tokens", "operations", "catalog", "events"}
 DOMAIN = {"plan", "lifecycle", "scenarios", "validation", "generators", "jobs", "traffic", "linecheck"}
 
 

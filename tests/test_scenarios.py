@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -12,8 +13,9 @@ import openai
 import pytest
 from click.testing import CliRunner
 
-from mockbatch import cli
-from mockbatch.scenarios import ScenarioBook, ScenarioError, parse
+from mockbatch import cli, events
+from mockbatch.scenarios import DEFAULT, ScenarioBook, ScenarioError, WebhookFault, parse
+from mockbatch.traffic import Traffic
 from tests.helpers import chat_line, read_jsonl, start_batch, upload
 
 BUNDLED = sorted(p.stem for p in (Path(__file__).parent.parent / "scenarios").glob("*.toml"))
@@ -425,3 +427,181 @@ def test_journal_keeps_the_newest_requests(server_factory, monkeypatch) -> None:
     client.batches.list()
     assert [e["operation"] for e in journal(server)] == ["files.retrieve", "files.retrieve", "batches.list"]
     assert all(e["file_id"] == f.id for e in journal(server)[:2])
+
+
+# -- webhook faults ---------------------------------------------------------------------------------------------
+WEBHOOK_BUNDLED = {"webhook_duplicate": ("duplicate", None, 0.0), "webhook_out_of_order": ("out_of_order", 1, 60.0),
+                   "webhook_bad_signature": ("wrong_secret", 1, 0.0)}
+
+
+def webhook_faults(body: str) -> tuple[WebhookFault, ...]:
+    return parse(f'description = "x"\n{body}', "x", "x.toml").webhook_faults
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('effect = "duplicate"', WebhookFault("webhook-fault-1", "duplicate")),
+        ('effect = "out_of_order"', WebhookFault("webhook-fault-1", "out_of_order", seconds=events.HOLD_SECONDS)),
+        ('effect = "out_of_order"\nseconds = 5', WebhookFault("webhook-fault-1", "out_of_order", seconds=5.0)),
+        ('effect = "delay"\nseconds = 90', WebhookFault("webhook-fault-1", "delay", seconds=90.0)),
+        ('effect = "delay"\nseconds = 0.5', WebhookFault("webhook-fault-1", "delay", seconds=0.5)),
+        ('effect = "drop"\nevent = "batch.failed"', WebhookFault("webhook-fault-1", "drop", event="batch.failed")),
+        ('effect = "wrong_secret"\nevent = "batch.*"\ntimes = 1',
+         WebhookFault("webhook-fault-1", "wrong_secret", event="batch.*", times=1)),
+        ('effect = "stale_timestamp"',
+         WebhookFault("webhook-fault-1", "stale_timestamp", seconds=events.STALE_SECONDS)),
+        ('effect = "stale_timestamp"\nseconds = 301',
+         WebhookFault("webhook-fault-1", "stale_timestamp", seconds=301.0)),
+        ('name = "cut"\neffect = "malformed"\nevent = "batch.c*"\nafter = 2\ntimes = 3\nprobability = 0.25',
+         WebhookFault("cut", "malformed", event="batch.c*", times=3, after=2, probability=0.25)),
+    ],
+)
+def test_webhook_fault_each_effect_parses(body: str, expected: WebhookFault) -> None:
+    assert webhook_faults(f"[[webhook_faults]]\n{body}") == (expected,)
+
+
+def test_webhook_fault_defaults() -> None:
+    first, second = webhook_faults('[[webhook_faults]]\neffect = "drop"\n[[webhook_faults]]\neffect = "delay"\n'
+                                   'seconds = 1\n')
+    assert first == WebhookFault(name="webhook-fault-1", effect="drop", event=None, times=None, after=0,
+                                 probability=1.0, seconds=0.0)
+    assert second.name == "webhook-fault-2" and isinstance(second.seconds, float)
+    assert parse('description = "x"', "x", "x.toml").webhook_faults == ()
+    assert first.selects("batch.completed") and first.selects("response.completed")
+    glob = WebhookFault("g", "drop", event="batch.*")
+    assert glob.selects("batch.expired") and not glob.selects("response.failed") and not glob.selects("Batch.failed")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("event = \"batch.*\"", "x.toml: webhook_faults[0]: missing key 'effect'; expected one of: duplicate, "
+                                "out_of_order, delay, drop, wrong_secret, stale_timestamp, malformed"),
+        ('effect = "melt"', "x.toml: webhook_faults[0].effect: unknown effect 'melt'; expected one of: duplicate, "
+                            "out_of_order, delay, drop, wrong_secret, stale_timestamp, malformed"),
+        ('effect = 3', "x.toml: webhook_faults[0].effect: expected a string, got int"),
+        ('effect = "drop"\nevent = "batch.exploded"',
+         "x.toml: webhook_faults[0].event: unknown event type 'batch.exploded'; expected one of the event types "
+         "(batch.completed, batch.failed, batch.expired, batch.cancelled, ...) or a glob such as 'batch.*'"),
+        ('effect = "drop"\nevent = "nothing.*"', "x.toml: webhook_faults[0].event: unknown event type 'nothing.*'; "
+                                                 "expected one of the event types (batch.completed, batch.failed, "
+                                                 "batch.expired, batch.cancelled, ...) or a glob such as 'batch.*'"),
+        ('effect = "drop"\ntimes = 0', "x.toml: webhook_faults[0].times: must be at least 1, got 0"),
+        ('effect = "drop"\nafter = -1', "x.toml: webhook_faults[0].after: must be at least 0, got -1"),
+        ('effect = "drop"\nprobability = 1.5', "x.toml: webhook_faults[0].probability: must be between 0 and 1, "
+                                               "got 1.5"),
+        ('effect = "drop"\nprobability = true', "x.toml: webhook_faults[0].probability: expected a number, got a "
+                                                "boolean"),
+        ('effect = "drop"\nbogus = 1', "x.toml: webhook_faults[0].bogus: unknown key"),
+        ('effect = "drop"\nstatus = 500', "x.toml: webhook_faults[0].status: unknown key"),
+        ('effect = "delay"', "x.toml: webhook_faults[0].seconds: the delay effect needs 'seconds' greater than 0"),
+        ('effect = "delay"\nseconds = 0', "x.toml: webhook_faults[0].seconds: the delay effect needs 'seconds' "
+                                          "greater than 0"),
+        ('effect = "delay"\nseconds = -5', "x.toml: webhook_faults[0].seconds: must be at least 0, got -5"),
+        ('effect = "out_of_order"\nseconds = 0', "x.toml: webhook_faults[0].seconds: the out_of_order effect needs "
+                                                 "'seconds' greater than 0"),
+        ('effect = "stale_timestamp"\nseconds = 300',
+         "x.toml: webhook_faults[0].seconds: the stale_timestamp effect needs 'seconds' greater than 300 (the SDK's "
+         "tolerance: a younger timestamp verifies), got 300"),
+        *((f'effect = "{effect}"\nseconds = 5', "x.toml: webhook_faults[0].seconds: 'seconds' applies only to "
+                                                "delay, out_of_order and stale_timestamp")
+          for effect in ("duplicate", "drop", "wrong_secret", "malformed")),
+    ],
+)
+def test_bad_webhook_faults_name_the_file_key_and_reason(body: str, message: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        webhook_faults(f"[[webhook_faults]]\n{body}")
+    assert str(err.value) == message
+
+
+def test_webhook_faults_must_be_an_array_of_tables() -> None:
+    with pytest.raises(ScenarioError) as err:
+        webhook_faults('webhook_faults = { effect = "drop" }')
+    assert str(err.value) == "x.toml: webhook_faults: expected an array of tables ([[...]])"
+    with pytest.raises(ScenarioError) as err:
+        webhook_faults('[[webhook_faults]]\neffect = "drop"\n[[webhook_faults]]\neffect = "drip"')
+    assert str(err.value).startswith("x.toml: webhook_faults[1].effect: unknown effect 'drip'")
+
+
+def test_bundled_webhook_scenarios_parse_and_are_listed() -> None:
+    book = ScenarioBook()
+    for name, (effect, times, seconds) in WEBHOOK_BUNDLED.items():
+        scenario = book.get(name)
+        assert scenario.source == "bundled" and scenario.description
+        assert scenario.webhook_faults == (WebhookFault(name.replace("_", "-"), effect, event="batch.*", times=times,
+                                                        seconds=seconds),)
+        # Nothing else: its batches run as under the default scenario.
+        assert replace(scenario, name="default", description=DEFAULT.description, source=DEFAULT.source,
+                       webhook_faults=()) == DEFAULT
+    result = CliRunner().invoke(cli.main, ["scenarios"])
+    assert result.exit_code == 0
+    listed = {line.split()[0] for line in result.output.splitlines()}
+    assert set(WEBHOOK_BUNDLED) <= listed
+
+
+def picks(traffic: Traffic, scenario, event_types: list[str]) -> list[str | None]:
+    return [f.name if (f := traffic.pick_webhook(scenario, t)) else None for t in event_types]
+
+
+def test_pick_webhook_honours_globs_after_and_times() -> None:
+    scenario = parse("""description = "x"
+[[webhook_faults]]
+name = "failed"
+event = "batch.failed"
+effect = "drop"
+after = 1
+times = 2
+[[webhook_faults]]
+name = "any-batch"
+event = "batch.*"
+effect = "duplicate"
+times = 1
+[[webhook_faults]]
+name = "rest"
+effect = "malformed"
+""", "x", "x.toml")
+    traffic = Traffic(seed=7)
+    types = ["batch.failed", "batch.failed", "batch.completed", "batch.failed", "batch.failed", "batch.expired",
+             "response.completed"]
+    # 1st failed: past no `after` yet, so the next fault (batch.*, once) gets it; then "failed" twice; its 4th
+    # match is past `times`: "rest" (any event), as is every later one.
+    assert picks(traffic, scenario, types) == ["any-batch", "failed", "rest", "failed", "rest", "rest", "rest"]
+    assert picks(traffic, DEFAULT, types) == [None] * len(types)
+    traffic.restart_faults()
+    assert picks(traffic, scenario, types[:2]) == ["any-batch", "failed"]
+    traffic.reset()
+    assert picks(traffic, scenario, types[:2]) == ["any-batch", "failed"]
+
+
+def test_pick_webhook_counts_apart_from_api_faults() -> None:
+    scenario = parse('description = "x"\n[[faults]]\noperation = "batches.list"\ntimes = 1\n'
+                     '[[webhook_faults]]\neffect = "drop"\ntimes = 1\n', "x", "x.toml")
+    traffic = Traffic(seed=1)
+    assert traffic.pick(scenario, "batches.list", "GET", "/v1/batches") is scenario.faults[0]
+    assert traffic.pick_webhook(scenario, "batch.completed") is scenario.webhook_faults[0]
+    assert traffic.pick(scenario, "batches.list", "GET", "/v1/batches") is None
+    assert traffic.pick_webhook(scenario, "batch.completed") is None
+
+
+def test_pick_webhook_probability_is_seeded_and_independent_of_api_draws() -> None:
+    scenario = parse('description = "x"\n[[faults]]\noperation = "batches.list"\nprobability = 0.5\n'
+                     '[[webhook_faults]]\nevent = "batch.*"\neffect = "drop"\nprobability = 0.5\n', "x", "x.toml")
+    types = ["batch.completed", "batch.failed"] * 20
+    alone = picks(Traffic(seed=3), scenario, types)
+    assert 0 < alone.count("webhook-fault-1") < len(types)  # a seeded share, not all or none
+    assert picks(Traffic(seed=3), scenario, types) == alone  # the same seed, the same picks
+    assert picks(Traffic(seed=4), scenario, types) != alone
+
+    def api(traffic: Traffic, n: int) -> list[bool]:
+        return [traffic.pick(scenario, "batches.list", "GET", "/v1/batches") is not None for _ in range(n)]
+
+    api_alone = api(Traffic(seed=3), 2 * len(types))
+    assert 0 < sum(api_alone) < len(api_alone)
+    mixed, api_picks, webhook_picks = Traffic(seed=3), [], []
+    for event_type in types:  # API-fault draws in between do not shift the webhook picks, nor the other way round
+        api_picks += api(mixed, 2)
+        webhook_picks += picks(mixed, scenario, [event_type])
+    assert webhook_picks == alone and api_picks == api_alone
+    mixed.reset()
+    assert picks(mixed, scenario, types) == alone

@@ -11,6 +11,7 @@ from mockbatch.api import (  # noqa: F401  (each attaches its handlers)
     models,
     openapi,
     uploads,
+    webhooks,
 )
 from mockbatch.api.routing import build_routes
 

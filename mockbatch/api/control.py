@@ -119,3 +119,8 @@ async def clear_requests(request: Request) -> Response:
     engine(request).traffic.journal.clear()
     return json_response({"data": []})
 
+
+@CONTROL.handles("control.webhooks.list")
+@keyed
+async def webhooks(request: Request) -> Response:
+    return json_response({"data": await engine(request).webhooks.deliveries()})

@@ -16,6 +16,7 @@ from mockbatch import __version__
 from mockbatch.api.render import json_response
 from mockbatch.api.routing import META
 from mockbatch.catalog import ENDPOINTS
+from mockbatch.events import EVENT_TYPES
 from mockbatch.lifecycle import Status
 from mockbatch.operations import SURFACES, Surface
 from mockbatch.validation import FILE_PURPOSES
@@ -32,12 +33,15 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(properties) if required is None else required,
-            **extra}
+    """An object schema; every property required unless told (OpenAPI 3.0 wants no empty `required`)."""
+    required = list(properties) if required is None else required
+    return {"type": "object", "properties": properties, **({"required": required} if required else {}), **extra}
 
 
 INT = {"type": "integer"}
 STR = {"type": "string"}
+EVENT_TYPE = {"type": "string", "enum": list(EVENT_TYPES)}
+EVENT_LIST = {"type": "array", "items": EVENT_TYPE, "minItems": 1}
 
 SCHEMAS: dict[str, Any] = {
     "Error": obj({"error": obj({"message": STR, "type": STR, "param": nullable(STR), "code": nullable(STR)})}),
@@ -95,6 +99,32 @@ SCHEMAS: dict[str, Any] = {
                                                                  "source": STR})}}),
     "Transition": obj({"to": {"type": "string", "enum": [s.value for s in Status]}}),
     "Journal": obj({"data": {"type": "array", "items": {"type": "object"}}}),
+    "WebhookEndpoint": obj(ENDPOINT := {
+        "id": STR, "object": {"type": "string", "enum": ["webhook_endpoint"]}, "name": STR, "url": STR,
+        "event_types": EVENT_LIST, "signing_secret_hint": STR, "created_at": INT, "updated_at": INT}),
+    "WebhookEndpointWithSecret": obj({**ENDPOINT, "signing_secret": STR}),
+    "WebhookEndpointList": obj({"object": {"type": "string", "enum": ["list"]},
+                                "data": {"type": "array", "items": ref("WebhookEndpoint")},
+                                "first_id": nullable(STR), "last_id": nullable(STR), "has_more": {"type": "boolean"}}),
+    "DeletedWebhookEndpoint": obj({"id": STR, "object": {"type": "string", "enum": ["webhook_endpoint.deleted"]},
+                                   "deleted": {"type": "boolean"}}),
+    "WebhookEndpointTestResult": obj({
+        "object": {"type": "string", "enum": ["webhook_endpoint.test"]}, "webhook_endpoint_id": STR,
+        "event_type": STR, "status_code": INT, "success": {"type": "boolean", "enum": [True]}}),
+    "CreateWebhookEndpoint": obj(WRITABLE := {"name": {"type": "string", "minLength": 1, "maxLength": 256},
+                                              "url": {"type": "string", "maxLength": 2048},
+                                              "event_types": EVENT_LIST}, additionalProperties=False),
+    "UpdateWebhookEndpoint": obj(WRITABLE, required=[], additionalProperties=False),
+    "RotateWebhookSecret": obj({"keep_old_secret_active_for_24_hours": {"type": "boolean"}}, required=[],
+                               additionalProperties=False),
+    "TestWebhookEndpoint": obj({"event_type": EVENT_TYPE}, additionalProperties=False),
+    "WebhookEventTypeList": obj({"object": {"type": "string", "enum": ["list"]}, "data": EVENT_LIST}),
+    "Deliveries": obj({"data": {"type": "array", "items": obj({
+        "id": STR, "event": {"type": "object"}, "endpoint_id": nullable(STR), "url": STR, "tenant": nullable(STR),
+        "status": {"type": "string", "enum": ["pending", "held", "delivered", "failed", "dropped"]},
+        "fault": nullable({"type": "object"}), "created_at": {"type": "number"},
+        "attempts": {"type": "array", "items": {"type": "object"}},
+        "next_attempt_at": nullable({"type": "number"})})}}),
 }
 
 
@@ -149,6 +179,18 @@ SPECS: dict[str, dict[str, Any]] = {
     "uploads.cancel": {"responses": answers("Upload", *V1, 404)},
     "models.list": {"responses": answers("ModelList", *V1)},
     "models.retrieve": {"responses": answers("Model", *V1, 404)},
+    "webhooks.create": {"requestBody": body("CreateWebhookEndpoint"),
+                        "responses": answers("WebhookEndpointWithSecret", *V1, 413, 507)},
+    "webhooks.list": {"parameters": LIST_BATCHES, "responses": answers("WebhookEndpointList", *V1)},
+    "webhooks.retrieve": {"responses": answers("WebhookEndpoint", *V1, 404)},
+    "webhooks.update": {"requestBody": body("UpdateWebhookEndpoint"),
+                        "responses": answers("WebhookEndpoint", *V1, 404, 413, 507)},
+    "webhooks.delete": {"responses": answers("DeletedWebhookEndpoint", *V1, 404, 507)},
+    "webhooks.rotate_secret": {"requestBody": body("RotateWebhookSecret"),
+                               "responses": answers("WebhookEndpointWithSecret", *V1, 404, 413, 507)},
+    "webhooks.test": {"requestBody": body("TestWebhookEndpoint"),
+                      "responses": answers("WebhookEndpointTestResult", *V1, 404, 413, 507)},
+    "webhooks.event_types.list": {"responses": answers("WebhookEventTypeList", *V1)},
     "control.health": {"security": [], "responses": answers("Status")},
     "control.reset": {"security": KEYED, "responses": answers("Status", 401)},
     "control.clock": {"security": KEYED, "responses": answers("Clock", 401)},
@@ -162,6 +204,7 @@ SPECS: dict[str, dict[str, Any]] = {
                                    "responses": answers("Batch", 400, 401, 404, 409, 413)},
     "control.requests.list": {"security": KEYED, "responses": answers("Journal", 401)},
     "control.requests.clear": {"security": KEYED, "responses": answers("Journal", 401)},
+    "control.webhooks.list": {"security": KEYED, "responses": answers("Deliveries", 401)},
 }
 
 
@@ -187,7 +230,8 @@ PATHS = paths(SURFACES)
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "mockbatch", "version": __version__,
-             "description": "A local stand-in for the OpenAI Batch API: Files, Batches, Uploads, and a control plane."},
+             "description": "A local stand-in for the OpenAI Batch API: Files, Batches, Uploads, webhook endpoints, "
+                            "and a control plane."},
     "paths": PATHS,
     "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     "security": [{"bearer": []}],

@@ -8,6 +8,7 @@
     Control    clock, reset, scenarios, forced moves, start    (control.py)
     MessageBatches  Anthropic's Message Batches, as batches    (messages.py)
                of the same Batches and Scheduler
+    Webhooks   endpoints, and signed events delivered to them  (webhooks.py; told by the Scheduler as batches end)
 
 `app.py` builds each one and hands it what it needs; `Engine` only holds them for the HTTP layer.
 """
@@ -25,9 +26,11 @@ from mockbatch.engine.messages import MessageBatches
 from mockbatch.engine.scenario import ActiveScenario
 from mockbatch.engine.scheduler import Scheduler
 from mockbatch.engine.uploads import Uploads
+from mockbatch.engine.webhooks import Webhooks
 from mockbatch.traffic import Traffic
 
-__all__ = ["ActiveScenario", "Batches", "Control", "Engine", "Files", "MessageBatches", "Scheduler", "Uploads"]
+__all__ = ["ActiveScenario", "Batches", "Control", "Engine", "Files", "MessageBatches", "Scheduler", "Uploads",
+           "Webhooks"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Engine:
     traffic: Traffic
     models: Catalog  # OpenAI's view of the table (catalog.Catalog.without_messages)
     messages: MessageBatches
+    webhooks: Webhooks
 
     @property
     def failures(self) -> list[BaseException]:

@@ -13,6 +13,7 @@ from mockbatch.engine.batches import Batches
 from mockbatch.engine.files import Files
 from mockbatch.engine.scenario import ActiveScenario
 from mockbatch.engine.scheduler import Scheduler
+from mockbatch.engine.webhooks import Webhooks
 from mockbatch.errors import Conflict, InvalidRequest, StorageFull
 from mockbatch.lifecycle import Progress, Status
 from mockbatch.scenarios import Scenario
@@ -31,6 +32,7 @@ class Control:
     files: Files
     scenario: ActiveScenario
     traffic: Traffic
+    webhooks: Webhooks
     start_time: float | None  # where a reset puts the clock (None: now)
 
     async def start(self, warm_workers: bool = False) -> None:
@@ -45,6 +47,7 @@ class Control:
         except StorageFull:  # serve what is there: reads work, and deleting files frees space
             log.warning("the database is full: writes fail until files are deleted or disk space is freed")
         self.scheduler.start()
+        self.webhooks.start()  # deliveries pending before a restart (or a kill -9) are sent as they fall due
         if warm_workers:  # they start in the background; the server answers at once
             self.scheduler.runner.expect(jobs.PROCESS_BYTES)
         await self.scheduler.settle_all()
@@ -55,6 +58,7 @@ class Control:
     async def reset(self) -> None:
         """Forget everything: files, batches, id sequences; the clock goes back to its start."""
         await self.scheduler.forget()
+        await self.webhooks.forget()
         self.clock.restart(self.start_time)
         self.scenario.reset()
         self.files.forget_hidden()
@@ -65,11 +69,13 @@ class Control:
             await self._save_clock(tx)
 
     async def advance(self, seconds: float) -> float:
-        """Move the clock and wait until every batch has caught up with the new time."""
+        """Move the clock and wait until every batch has caught up with the new time, and every webhook delivery
+        due by then has been attempted."""
         now = self.clock.advance(seconds)
         async with self.store.transaction() as tx:
             await self._save_clock(tx)
         await self.scheduler.settle_all(wait=True)
+        await self.webhooks.flush()
         return now
 
     def use_scenario(self, name: str) -> Scenario:
@@ -101,4 +107,5 @@ class Control:
         if validated is None and row.status == Status.VALIDATING:
             await self.scheduler.settle_all(wait=True)  # the forced move waits for validation to finish
         row = await self.scheduler.settle(batch_id)
+        await self.webhooks.flush()  # a batch moved to its end: its events are sent before the answer
         return await self.batches.view(row)

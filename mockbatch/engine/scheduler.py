@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ class Scheduler:
     seed: int
     enqueued_token_limit: int | None = None
     tick_seconds: float = 0.2
+    # Told of each batch that ends, in the transaction that ends it (engine/webhooks.py makes its events there).
+    ended: Callable[[Tx, BatchRow, float], Awaitable[None]] | None = None
     failures: list[BaseException] = field(default_factory=list, init=False)  # surfaced by MockBatchServer
     _jobs: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict, init=False)
     _job_errors: dict[str, lifecycle.JobError] = field(default_factory=dict, init=False)  # also in progress
@@ -186,6 +189,8 @@ class Scheduler:
             if input_file is not None and input_file.deleted and not await tx.file_in_use(
                     input_file.id, TERMINAL_VALUES, but=row.id):  # this batch's own row still says it is in flight
                 await tx.delete_file(input_file.id)
+            if self.ended is not None:
+                await self.ended(tx, row, at)
 
     async def _publish_output(self, tx: Tx, row: BatchRow, progress: Progress, at: float,
                               empty_error_file: bool = False) -> None:

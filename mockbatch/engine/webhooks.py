@@ -1,0 +1,381 @@
+"""Webhooks: the endpoints a tenant registers, and signed events delivered to them as batches end.
+
+An event is made in the very transaction that ends its batch (`batch_ended`, called by the Scheduler): one
+delivery row per subscribed endpoint, so an event is neither lost nor made twice. A delivery is marked delivered
+only once its endpoint answered 2xx, so a crash in between sends it again (at least once). Deliveries are sent by
+tasks of their own, one endpoint's in the order they were made, never by the request or the batch that made them;
+retries wait on the virtual clock (events.RETRY_DELAYS). `flush` sends every due one and waits: what
+`Control.advance` returns after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from mockbatch import events
+from mockbatch.clock import Clock
+from mockbatch.engine.scenario import ActiveScenario
+from mockbatch.errors import InvalidRequest, NotFound, StorageFull, invalid_type, invalid_value, missing_parameter
+from mockbatch.objects import page
+from mockbatch.scenarios import Scenario
+from mockbatch.store import BatchRow, DeliveryRow, EndpointRow, Store, Tx
+from mockbatch.traffic import Entry, Traffic, mask_key
+
+log = logging.getLogger("mockbatch")
+
+CONFIGURED = ""  # the delivery key of the endpoint given at start (--webhook-url); an API endpoint's is its id
+SEQUENCE = "webhook_seq"  # ids of endpoints, events and deliveries count apart from files' and batches'
+NAME_MAX = 256
+LOG_SIZE = 10_000  # deliveries the log shows, the newest
+PASSES = 10  # flush: rounds of sending before it returns (each catches what the one before made due)
+
+
+def not_found(endpoint_id: str) -> NotFound:
+    return NotFound(f"No webhook endpoint found with id '{endpoint_id}'.", param="webhook_endpoint_id",
+                    code="webhook_endpoint_not_found")
+
+
+def endpoint_object(e: EndpointRow, with_secret: bool = False) -> dict[str, Any]:
+    """The wire object (`WebhookEndpoint`; `WebhookEndpointWithSecret` when the secret is shown, once)."""
+    wire: dict[str, Any] = {}
+    for key, value in e.endpoint.items():
+        if key == "signing_secret_hint" and with_secret:
+            wire["signing_secret"] = e.secret
+        wire[key] = value
+    return wire
+
+
+@dataclass
+class Webhooks:
+    store: Store
+    clock: Clock
+    seed: int
+    active: ActiveScenario
+    traffic: Traffic
+    report: Callable[[BaseException], None]  # an unexpected exception, for MockBatchServer.check()
+    url: str | None = None  # the endpoint given at start: every tenant's batch events, signed with `secret`
+    secret: str = ""
+    timeout: float = events.TIMEOUT
+    tick_seconds: float = 0.2  # on the real clock, how often due retries are looked for
+    _client: httpx.AsyncClient | None = field(default=None, init=False)
+    _senders: dict[str, asyncio.Task[None]] = field(default_factory=dict, init=False)  # by delivery key
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _loop: asyncio.Task[None] | None = field(default=None, init=False)
+    _stalled_until: float = field(default=float("-inf"), init=False)  # a full store: sending waits until then
+
+    # -- lifetime -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False, follow_redirects=False)
+        self._loop = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+        await self.forget()
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def forget(self) -> None:
+        """Stop every send under way (a reset wipes what they would record)."""
+        senders = list(self._senders.values())
+        for task in senders:
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+        self._senders.clear()
+        self._stalled_until = float("-inf")
+
+    async def _run(self) -> None:
+        """Send what falls due: woken by new deliveries; on the real clock, also every tick for retries."""
+        while True:
+            try:
+                await self._kick()
+            except Exception as exc:  # a bug: keep going, and keep it visible
+                log.exception("sending webhooks failed")
+                self.report(exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), None if self.clock.mode == "manual" else self.tick_seconds)
+            self._wake.clear()
+
+    async def _kick(self) -> None:
+        """Start a sender for each endpoint with a delivery due and none sending to it."""
+        now = self.clock.now()
+        if now < self._stalled_until:
+            return
+        async with self.store.read() as tx:
+            due = await tx.due_deliveries(now)
+        for key in dict.fromkeys(d.endpoint_id or CONFIGURED for d in due):
+            running = self._senders.get(key)
+            if running is None or running.done():
+                task = self._senders[key] = asyncio.create_task(self._send_all(key))
+                task.add_done_callback(lambda t, key=key: self._sent(key, t))
+
+    def _sent(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._senders.get(key) is task:
+            del self._senders[key]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("sending webhooks failed", exc_info=exc)
+            self.report(exc)
+
+    async def flush(self) -> None:
+        """Send every delivery due by now and wait for every send under way (what `advance` returns after)."""
+        for _ in range(PASSES):
+            await self._kick()
+            running = list(self._senders.values())
+            if not running:
+                return
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _send_all(self, key: str) -> None:
+        """One endpoint's due deliveries, one at a time in the order they were made, until none is left due."""
+        tried: set[int | None] = set()
+        while True:
+            async with self.store.read() as tx:
+                due = [d for d in await tx.due_deliveries(self.clock.now(), key) if d.seq not in tried]
+            if not due or self.clock.now() < self._stalled_until:
+                return
+            for delivery in due:
+                tried.add(delivery.seq)
+                await self._attempt(delivery)
+
+    # -- one attempt ----------------------------------------------------------------------------
+    async def _attempt(self, d: DeliveryRow, retries: bool = True) -> None:
+        """POST the delivery once, signed now; record the answer and when to try again, if ever."""
+        async with self.store.read() as tx:
+            endpoint = await tx.get_endpoint(d.endpoint_id) if d.endpoint_id else None
+        now = self.clock.now()
+        gone = d.endpoint_id is not None and endpoint is None
+        if gone:
+            status, error = None, "the webhook endpoint was deleted"
+        else:
+            d.url = endpoint.endpoint["url"] if endpoint else (self.url or d.url)  # an update moves its retries
+            status, error = await self._post(d, self._secrets(endpoint, now))
+        d.attempts.append({"at": now, "status": status, "error": error})
+        if status is not None and 200 <= status < 300:
+            d.state, d.next_at = "delivered", None
+        elif gone or not retries or (retry := events.retry_at(len(d.attempts), now)) is None:
+            d.state, d.next_at = "failed", None
+        else:
+            d.state, d.next_at = "pending", retry
+        try:
+            async with self.store.transaction() as tx:
+                await tx.update_delivery(d)
+                await tx.release_held(d.endpoint_id or CONFIGURED, d.event_id, d.seq or 0, now)
+        except StorageFull:  # sent, but not recorded: it will be sent again once there is room
+            self._stalled_until = now + events.RETRY_DELAYS[0]
+        data = json.loads(d.body)["data"]["id"]
+        self.traffic.journal.append(Entry(now, d.tenant, "POST", d.url, "webhooks.deliver", status,
+                                          len(d.attempts) - 1, (d.fault or {}).get("name"),
+                                          data if data.startswith("batch_") else None, None))
+
+    def _secrets(self, endpoint: EndpointRow | None, now: float) -> list[str]:
+        if endpoint is None:
+            return [self.secret]
+        if endpoint.old_secret and endpoint.old_secret_until is not None and now < endpoint.old_secret_until:
+            return [endpoint.secret, endpoint.old_secret]  # a rotation's overlap: either verifies
+        return [endpoint.secret]
+
+    async def _post(self, d: DeliveryRow, secrets: list[str]) -> tuple[int | None, str | None]:
+        """Send once, with the delivery's fault applied; the endpoint's status, or why there was none."""
+        fault = d.fault or {}
+        effect = fault.get("effect") if not d.attempts else None  # a bad signature or body: the first attempt's
+        body = events.malformed(d.body) if effect == "malformed" else d.body
+        timestamp = int(self.clock.wall()) - (math.ceil(fault["seconds"]) if effect == "stale_timestamp" else 0)
+        if effect == "wrong_secret":
+            secrets = [events.new_secret(self.seed, "wrong", d.seq)]
+        assert self._client is not None
+        try:
+            answer = await self._client.post(d.url, content=body, headers=events.headers(secrets, d.id, timestamp,
+                                                                                         body))
+        except httpx.TimeoutException:
+            return None, f"no answer within {self.timeout:g} s"
+        except (httpx.HTTPError, OSError, ValueError) as exc:  # refused, reset, a name that does not resolve, ...
+            return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return answer.status_code, None if answer.is_success else f"answered {answer.status_code}"
+
+    # -- events ---------------------------------------------------------------------------------
+    async def batch_ended(self, tx: Tx, row: BatchRow, at: float) -> None:
+        """Make the event of a batch that has just ended (in the transaction that ends it), for each endpoint of
+        its tenant subscribed to that type, and the configured one. Only OpenAI's batches (and Azure's, which
+        share their ids) have events; Anthropic's Message Batches have none."""
+        if not row.id.startswith("batch_"):
+            return
+        event_type = f"batch.{row.status}"
+        targets = [(e.id, e.endpoint["url"]) for e in reversed(await tx.list_endpoints(row.tenant))
+                   if event_type in e.endpoint["event_types"]]
+        if self.url:
+            targets.append((None, self.url))
+        if targets:
+            scenario = self.active.book.scenarios.get(row.plan.get("scenario", ""), self.active.current)
+            await self._emit(tx, row.tenant, event_type, at, row.id, targets, scenario)
+
+    async def _emit(self, tx: Tx, tenant: str, event_type: str, at: float, object_id: str,
+                    targets: list[tuple[str | None, str]], scenario: Scenario | None) -> list[DeliveryRow]:
+        """An event and its deliveries, each with the scenario's fault for it (picked now, kept in its row)."""
+        event = events.event_id(self.seed, await tx.next_seq(SEQUENCE))
+        body = events.event_body(event, event_type, at, object_id)
+        made = []
+        for endpoint_id, url in targets:
+            fault = self.traffic.pick_webhook(scenario, event_type) if scenario else None
+            effect = fault.effect if fault else None
+            d = DeliveryRow(events.webhook_id(self.seed, await tx.next_seq(SEQUENCE)), event, event_type, tenant,
+                            endpoint_id, url, body, at, "pending", at,
+                            {"name": fault.name, "effect": fault.effect, "seconds": fault.seconds} if fault else None)
+            if effect == "delay":
+                d.next_at = at + fault.seconds  # type: ignore[union-attr]
+            elif effect == "out_of_order":
+                d.state, d.next_at = "held", at + fault.seconds  # type: ignore[union-attr]
+            elif effect == "drop":
+                d.state, d.next_at = "dropped", None
+            copies = 2 if effect == "duplicate" else 1
+            for _ in range(copies):  # a duplicate: the same delivery (id, body) made twice
+                await tx.insert_delivery(d)
+                made.append(d)
+                d = DeliveryRow(**{**d.__dict__, "seq": None, "attempts": []})
+        tx.on_commit(self._wake.set)
+        return made
+
+    # -- the endpoints API ----------------------------------------------------------------------
+    async def create(self, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
+        fields = _fields(params, ("name", "url", "event_types"), required=True)
+        now = int(self.clock.now())
+        async with self.store.transaction() as tx:
+            seq = await tx.next_seq(SEQUENCE)
+            endpoint_id = events.endpoint_id(self.seed, seq)
+            secret = events.new_secret(self.seed, endpoint_id, seq)
+            e = EndpointRow(endpoint_id, tenant, {
+                "id": endpoint_id, "object": "webhook_endpoint", "name": fields["name"], "url": fields["url"],
+                "event_types": fields["event_types"], "signing_secret_hint": events.secret_hint(secret),
+                "created_at": now, "updated_at": now}, secret)
+            await tx.insert_endpoint(seq, e)
+        return endpoint_object(e, with_secret=True)
+
+    async def _get(self, tx: Tx, tenant: str, endpoint_id: str) -> EndpointRow:
+        e = await tx.get_endpoint(endpoint_id, tenant)
+        if e is None:
+            raise not_found(endpoint_id)
+        return e
+
+    async def retrieve(self, tenant: str, endpoint_id: str) -> dict[str, Any]:
+        async with self.store.read() as tx:
+            return endpoint_object(await self._get(tx, tenant, endpoint_id))
+
+    async def list(self, tenant: str, after: str | None, limit: int) -> dict[str, Any]:
+        async with self.store.read() as tx:
+            rows = await tx.list_endpoints(tenant, after, limit + 1)
+        return page([endpoint_object(e) for e in rows[:limit]], has_more=len(rows) > limit)
+
+    async def update(self, tenant: str, endpoint_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        fields = _fields(params, ("name", "url", "event_types"), required=False)
+        async with self.store.transaction() as tx:
+            e = await self._get(tx, tenant, endpoint_id)
+            changed = {k: v for k, v in fields.items() if e.endpoint[k] != v}
+            if changed:  # an update that changes nothing leaves updated_at alone, as the SDK's type says
+                e.endpoint.update(changed, updated_at=int(self.clock.now()))
+                await tx.update_endpoint(e)
+        return endpoint_object(e)
+
+    async def delete(self, tenant: str, endpoint_id: str) -> dict[str, Any]:
+        """Gone at once; its pending deliveries fail at their next attempt."""
+        async with self.store.transaction() as tx:
+            await self._get(tx, tenant, endpoint_id)
+            await tx.delete_endpoint(endpoint_id)
+        return {"id": endpoint_id, "object": "webhook_endpoint.deleted", "deleted": True}
+
+    async def rotate_secret(self, tenant: str, endpoint_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        _unknown(params, ("keep_old_secret_active_for_24_hours",))
+        keep = params.get("keep_old_secret_active_for_24_hours", False)
+        if not isinstance(keep, bool):
+            raise invalid_type("keep_old_secret_active_for_24_hours", "a boolean", keep)
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            e = await self._get(tx, tenant, endpoint_id)
+            e.old_secret, e.old_secret_until = (e.secret, now + events.ROTATION_OVERLAP) if keep else (None, None)
+            e.secret = events.new_secret(self.seed, endpoint_id, await tx.next_seq(SEQUENCE))
+            e.endpoint.update(signing_secret_hint=events.secret_hint(e.secret), updated_at=int(now))
+            await tx.update_endpoint(e)
+        return endpoint_object(e, with_secret=True)
+
+    async def test(self, tenant: str, endpoint_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a sample event of a type now, once: no retries, no scenario faults. Its status is the answer."""
+        _unknown(params, ("event_type",))
+        event_type = params.get("event_type")
+        if event_type is None:
+            raise missing_parameter("event_type")
+        if not isinstance(event_type, str):
+            raise invalid_type("event_type", "a string", event_type)
+        if event_type not in events.EVENT_TYPES:
+            raise invalid_value(event_type, list(events.EVENT_TYPES), "event_type")
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            e = await self._get(tx, tenant, endpoint_id)
+            sample = events.sample_id(self.seed, event_type, await tx.next_seq(SEQUENCE))
+            [d] = await self._emit(tx, tenant, event_type, now, sample, [(e.id, e.endpoint["url"])], None)
+            d.state, d.next_at = "failed", None  # sent below, once, whatever happens
+            await tx.update_delivery(d)
+        await self._attempt(d, retries=False)
+        status, error = d.attempts[-1]["status"], d.attempts[-1]["error"]
+        if status is None:
+            raise InvalidRequest(f"Could not deliver the test event to {e.endpoint['url']}: {error}.",
+                                 code="webhook_test_failed")
+        return {"object": "webhook_endpoint.test", "webhook_endpoint_id": e.id, "event_type": event_type,
+                "status_code": status, "success": True}
+
+    # -- the delivery log -----------------------------------------------------------------------
+    async def deliveries(self) -> list[dict[str, Any]]:
+        async with self.store.read() as tx:
+            rows = await tx.list_deliveries(LOG_SIZE)
+        return [{"id": d.id, "event": json.loads(d.body), "endpoint_id": d.endpoint_id, "url": d.url,
+                 "tenant": mask_key(d.tenant), "status": d.state, "fault": d.fault, "created_at": d.created_at,
+                 "attempts": d.attempts, "next_attempt_at": d.next_at} for d in rows]
+
+
+def _unknown(params: dict[str, Any], known: tuple[str, ...]) -> None:
+    for key in params:
+        if key not in known:
+            raise InvalidRequest(f"Unrecognized request argument supplied: {key}", param=key,
+                                 code="unknown_parameter")
+
+
+def _fields(params: dict[str, Any], names: tuple[str, ...], required: bool) -> dict[str, Any]:
+    """The endpoint's fields a create (all required) or an update (any) gives, checked."""
+    _unknown(params, names)
+    out: dict[str, Any] = {}
+    for name in names:
+        if name not in params and required:
+            raise missing_parameter(name)
+        if name not in params:
+            continue
+        value = params[name]
+        if name == "event_types":
+            if not isinstance(value, list):
+                raise invalid_type(name, "an array", value)
+            if not value:
+                raise InvalidRequest("Invalid 'event_types': empty array. Expected an array with minimum length 1, "
+                                     "but got an empty array instead.", param=name, code="empty_array")
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    raise invalid_type(f"{name}[{i}]", "a string", item)
+                if item not in events.EVENT_TYPES:
+                    raise invalid_value(item, list(events.EVENT_TYPES), f"{name}[{i}]")
+            value = list(dict.fromkeys(value))
+        elif not isinstance(value, str):
+            raise invalid_type(name, "a string", value)
+        elif name == "name" and not 1 <= len(value) <= NAME_MAX:
+            raise InvalidRequest(f"Invalid 'name': string {'too long' if value else 'too short'}. Expected a string "
+                                 f"with length between 1 and {NAME_MAX}.", param=name,
+                                 code="string_above_max_length" if value else "string_below_min_length")
+        elif name == "url" and (problem := events.url_problem(value)) is not None:
+            shown = value if len(value) <= 80 and value.isprintable() else ascii(value[:80])
+            raise InvalidRequest(f"Invalid 'url': {shown!s} {problem}.", param=name, code="invalid_url")
+        out[name] = value
+    return out
