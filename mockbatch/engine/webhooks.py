@@ -122,9 +122,12 @@ class Webhooks:
     def _sent(self, key: str, task: asyncio.Task[None]) -> None:
         if self._senders.get(key) is task:
             del self._senders[key]
-        if not task.cancelled() and (exc := task.exception()) is not None:
+        if task.cancelled():
+            return
+        if (exc := task.exception()) is not None:
             log.error("sending webhooks failed", exc_info=exc)
             self.report(exc)
+        self._wake.set()  # a delivery made while it was finishing found it still running: look again
 
     async def flush(self) -> None:
         """Send every delivery due by now and wait for every send under way (what `advance` returns after)."""
@@ -193,12 +196,15 @@ class Webhooks:
         if effect == "wrong_secret":
             secrets = [events.new_secret(self.seed, "wrong", d.seq)]
         assert self._client is not None
+        request = self._client.build_request("POST", d.url, content=body,
+                                             headers=events.headers(secrets, d.id, timestamp, body))
         try:
-            answer = await self._client.post(d.url, content=body, headers=events.headers(secrets, d.id, timestamp,
-                                                                                         body))
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.timeout):  # in all: a receiver that dribbles its answer counts too
+                answer = await self._client.send(request, stream=True)  # its status only: the body is never read
+                await answer.aclose()
+        except (TimeoutError, httpx.TimeoutException):
             return None, f"no answer within {self.timeout:g} s"
-        except (httpx.HTTPError, OSError, ValueError) as exc:  # refused, reset, a name that does not resolve, ...
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:  # refused, reset, no such host, ...
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return answer.status_code, None if answer.is_success else f"answered {answer.status_code}"
 
