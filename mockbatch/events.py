@@ -13,7 +13,10 @@ import binascii
 import hashlib
 import hmac
 import json
+from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 from mockbatch import ids
 
@@ -30,13 +33,22 @@ EVENT_TYPES = (
     "safety.alert.created",
 )
 BATCH_EVENTS = EVENT_TYPES[:4]  # what this server emits, as batches end; the others only as `test` samples
-# The id a `test` sample's `data` carries, by the event type's first word.
+# A `test` sample's `data`, as the SDK's event type for it wants it: its id's prefix, by the type's first words,
+# and what else some types carry.
 SAMPLE_PREFIX = {"batch": "batch_", "response": "resp_", "eval": "evalrun_", "fine_tuning": "ftjob-",
-                 "realtime": "rtc_", "video": "video_", "agent": "agent_", "safety": "alert_"}
+                 "realtime": "rtc_", "video": "video_", "agent.environment": "env_", "agent.session": "sess_",
+                 "safety": "alert_"}
+SAMPLE_FIELDS: dict[str, dict[str, Any]] = {
+    **{f"agent.session.{s}": {"environment_type": "container"} for s in ("created", "in_progress", "idle", "failed")},
+    "agent.session.action_required": {"required_action": {"type": "function_call"}},
+}
+SIP_HEADERS = [{"name": "From", "value": "<sip:+15555550100@example.com>;tag=mockbatch"},
+               {"name": "To", "value": "<sip:+15555550199@sip.api.openai.com>"}]
 
 # What a scenario's [[webhook_faults]] may do to a delivery (scenarios/README.md).
 EFFECTS = ("duplicate", "out_of_order", "delay", "drop", "wrong_secret", "stale_timestamp", "malformed")
-STALE_SECONDS = 600.0  # a stale_timestamp's default age: twice the SDK's 300 s tolerance
+TOLERANCE = 300  # seconds: how far from the wall clock a `webhook-timestamp` the SDK's `unwrap` accepts
+STALE_SECONDS = 600.0  # a stale_timestamp's default age: twice that
 HOLD_SECONDS = 60.0  # an out_of_order event is held until a later one is sent, at most this long (virtual)
 
 # Seconds (virtual) after each failed attempt before the next: exponential (x6, x4, x5, x6, x3, x2, x2, x2), capped
@@ -48,10 +60,10 @@ TIMEOUT = 5.0  # real seconds an attempt may take before it counts as failed
 ROTATION_OVERLAP = 86_400  # keep_old_secret_active_for_24_hours: the old secret signs too, for a virtual day
 
 
-def event_body(event_id: str, event_type: str, created_at: float, object_id: str) -> bytes:
+def event_body(event_id: str, event_type: str, created_at: float, data: dict[str, Any]) -> bytes:
     """An event as OpenAI posts it (its keys in the order of the documented example)."""
     return json.dumps({"object": "event", "id": event_id, "type": event_type, "created_at": int(created_at),
-                       "data": {"id": object_id}}, separators=(",", ":")).encode()
+                       "data": data}, separators=(",", ":")).encode()
 
 
 def event_id(seed: int, seq: int) -> str:
@@ -67,9 +79,13 @@ def endpoint_id(seed: int, seq: int) -> str:
     return "we_" + ids.digest(seed, "webhook_endpoint", seq).hex()
 
 
-def sample_id(seed: int, event_type: str, seq: int) -> str:
-    """The object id a `test` sample of `event_type` names."""
-    return SAMPLE_PREFIX[event_type.split(".")[0]] + ids.digest(seed, "sample", event_type, seq).hex()
+def sample_data(seed: int, event_type: str, seq: int) -> dict[str, Any]:
+    """The `data` of a `test` sample of `event_type`: a seeded id of the right kind, and the fields its type needs."""
+    prefix = next(p for kind, p in SAMPLE_PREFIX.items() if event_type.startswith(kind + "."))
+    object_id = prefix + ids.digest(seed, "sample", event_type, seq).hex()
+    if event_type == "realtime.call.incoming":  # a call has no `id`: its `call_id` and the SIP INVITE's headers
+        return {"call_id": object_id, "sip_headers": SIP_HEADERS}
+    return {"id": object_id, **SAMPLE_FIELDS.get(event_type, {})}
 
 
 def new_secret(seed: int, *parts: object) -> str:
@@ -104,7 +120,8 @@ def url_problem(url: str) -> str | None:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError for a port out of range)
-    except ValueError:
+        httpx.URL(url)  # what the sender will make of it: a host that is no IDNA name, a bad IPv6 literal
+    except (ValueError, httpx.InvalidURL):
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not url.isprintable() \
             or any(c.isspace() for c in url):

@@ -24,7 +24,6 @@ from mockbatch.plan import LineRule, Phase, Plan
 PHASES = ("validating", "in_progress", "finalizing", "cancelling")
 OPERATIONS = journaled_names()  # what a fault's `operation` may be: the names of the journaled API operations
 EFFECTS = ("status", "delay", "reset", "empty", "malformed", "truncate", "dribble", "invisible_file", "stale_list")
-SIGNATURE_TOLERANCE = 300  # seconds: how old a `webhook-timestamp` the SDK's `webhooks.unwrap` still accepts
 # The webhook effects that take `seconds`, with its default (None: required); the others refuse it.
 WEBHOOK_SECONDS = {"delay": None, "out_of_order": events.HOLD_SECONDS, "stale_timestamp": events.STALE_SECONDS}
 
@@ -325,8 +324,8 @@ def _webhook_fault(r: _Reader, index: int) -> WebhookFault:
         seconds = r.number("seconds", WEBHOOK_SECONDS[effect])
         if not seconds:
             r.fail(f"the {effect} effect needs 'seconds' greater than 0", "seconds")
-        if effect == "stale_timestamp" and seconds <= SIGNATURE_TOLERANCE:
-            r.fail(f"the stale_timestamp effect needs 'seconds' greater than {SIGNATURE_TOLERANCE} (the SDK's "
+        if effect == "stale_timestamp" and seconds <= events.TOLERANCE:
+            r.fail(f"the stale_timestamp effect needs 'seconds' greater than {events.TOLERANCE} (the SDK's "
                    f"tolerance: a younger timestamp verifies), got {seconds!r}", "seconds")
     elif "seconds" in r.data:
         r.fail("'seconds' applies only to delay, out_of_order and stale_timestamp", "seconds")

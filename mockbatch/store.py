@@ -60,7 +60,7 @@ CREATE INDEX IF NOT EXISTS webhook_endpoints_by_tenant ON webhook_endpoints (ten
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL,
     tenant TEXT NOT NULL, endpoint_id TEXT, url TEXT NOT NULL, body BLOB NOT NULL, created_at REAL NOT NULL,
-    state TEXT NOT NULL, next_at REAL, fault TEXT, attempts TEXT NOT NULL DEFAULT '[]');
+    state TEXT NOT NULL, next_at REAL, fault TEXT, attempts TEXT NOT NULL DEFAULT '[]', test INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_at) WHERE next_at IS NOT NULL;
 """
 # Append-only: migration N brings a database from user_version N-1 to N.
@@ -174,11 +174,13 @@ class DeliveryRow:
     next_at: float | None
     fault: dict[str, Any] | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    test: bool = False  # a sample sent by `webhooks.test`, not a batch's event
     seq: int | None = None  # given by the table
 
 
 _ENDPOINT_COLS = "id, tenant, endpoint, secret, old_secret, old_secret_until"
-_DELIVERY_COLS = "id, event_id, event_type, tenant, endpoint_id, url, body, created_at, state, next_at, fault, attempts"
+_DELIVERY_COLS = ("id, event_id, event_type, tenant, endpoint_id, url, body, created_at, state, next_at, fault, "
+                  "attempts, test")
 
 
 def _endpoint(row: Any) -> EndpointRow:
@@ -187,7 +189,7 @@ def _endpoint(row: Any) -> EndpointRow:
 
 def _delivery(row: Any) -> DeliveryRow:
     return DeliveryRow(*row[:6], bytes(row[6]), *row[7:10], json.loads(row[10]) if row[10] else None,
-                       json.loads(row[11]), seq=row[12])
+                       json.loads(row[11]), bool(row[12]), seq=row[13])
 
 
 _UPLOAD_COLS = "id, tenant, filename, purpose, bytes, mime_type, created_at, expires_at, status, file_ttl, file_id"
@@ -461,9 +463,9 @@ class Tx:
     # -- webhook deliveries ---------------------------------------------------------------------------
     async def insert_delivery(self, d: DeliveryRow) -> None:
         cur = await self.db.execute(
-            f"INSERT INTO webhook_deliveries ({_DELIVERY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO webhook_deliveries ({_DELIVERY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (d.id, d.event_id, d.event_type, d.tenant, d.endpoint_id, d.url, d.body, d.created_at, d.state, d.next_at,
-             json.dumps(d.fault) if d.fault else None, json.dumps(d.attempts)))
+             json.dumps(d.fault) if d.fault else None, json.dumps(d.attempts), int(d.test)))
         d.seq = cur.lastrowid
 
     async def update_delivery(self, d: DeliveryRow) -> None:

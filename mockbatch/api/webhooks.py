@@ -24,7 +24,8 @@ async def create(request: Request) -> Response:
 async def list_endpoints(request: Request) -> Response:
     who = tenant(request)
     limit = int_param(request, "limit", 20, 1, 100)
-    return json_response(await engine(request).webhooks.list(who, request.query_params.get("after"), limit))
+    after = request.query_params.get("after") or None
+    return json_response(await engine(request).webhooks.list(who, after, limit))
 
 
 @OPENAI.handles("webhooks.retrieve")

@@ -26,7 +26,7 @@ from mockbatch.clock import Clock
 from mockbatch.engine.scenario import ActiveScenario
 from mockbatch.errors import InvalidRequest, NotFound, StorageFull, invalid_type, invalid_value, missing_parameter
 from mockbatch.objects import page
-from mockbatch.scenarios import Scenario
+from mockbatch.scenarios import Scenario, quoted
 from mockbatch.store import BatchRow, DeliveryRow, EndpointRow, Store, Tx
 from mockbatch.traffic import Entry, Traffic, mask_key
 
@@ -124,10 +124,11 @@ class Webhooks:
             del self._senders[key]
         if task.cancelled():
             return
-        if (exc := task.exception()) is not None:
+        if (exc := task.exception()) is not None:  # a bug even in giving a delivery up: no new look (no loop)
             log.error("sending webhooks failed", exc_info=exc)
             self.report(exc)
-        self._wake.set()  # a delivery made while it was finishing found it still running: look again
+        else:
+            self._wake.set()  # a delivery made while it was finishing found it still running: look again
 
     async def flush(self) -> None:
         """Send every delivery due by now and wait for every send under way (what `advance` returns after)."""
@@ -148,7 +149,13 @@ class Webhooks:
                 return
             for delivery in due:
                 tried.add(delivery.seq)
-                await self._attempt(delivery)
+                try:
+                    await self._attempt(delivery)
+                except Exception as exc:  # a bug: reported, and the delivery is given up (state, not a loop)
+                    log.exception("sending webhook %s failed", delivery.id)
+                    self.report(exc)
+                    await self._record(delivery, self.clock.now(), None, f"mockbatch could not send it: {exc!r}",
+                                       retries=False)
 
     # -- one attempt ----------------------------------------------------------------------------
     async def _attempt(self, d: DeliveryRow, retries: bool = True) -> None:
@@ -162,10 +169,14 @@ class Webhooks:
         else:
             d.url = endpoint.endpoint["url"] if endpoint else (self.url or d.url)  # an update moves its retries
             status, error = await self._post(d, self._secrets(endpoint, now))
+        await self._record(d, now, status, error, retries and not gone)
+
+    async def _record(self, d: DeliveryRow, now: float, status: int | None, error: str | None, retries: bool) -> None:
+        """An attempt's outcome, and when the next one is due (if any), in the row and the journal."""
         d.attempts.append({"at": now, "status": status, "error": error})
         if status is not None and 200 <= status < 300:
             d.state, d.next_at = "delivered", None
-        elif gone or not retries or (retry := events.retry_at(len(d.attempts), now)) is None:
+        elif not retries or (retry := events.retry_at(len(d.attempts), now)) is None:
             d.state, d.next_at = "failed", None
         else:
             d.state, d.next_at = "pending", retry
@@ -175,10 +186,9 @@ class Webhooks:
                 await tx.release_held(d.endpoint_id or CONFIGURED, d.event_id, d.seq or 0, now)
         except StorageFull:  # sent, but not recorded: it will be sent again once there is room
             self._stalled_until = now + events.RETRY_DELAYS[0]
-        data = json.loads(d.body)["data"]["id"]
+        batch_id = None if d.test or not d.event_type.startswith("batch.") else json.loads(d.body)["data"]["id"]
         self.traffic.journal.append(Entry(now, d.tenant, "POST", d.url, "webhooks.deliver", status,
-                                          len(d.attempts) - 1, (d.fault or {}).get("name"),
-                                          data if data.startswith("batch_") else None, None))
+                                          len(d.attempts) - 1, (d.fault or {}).get("name"), batch_id, None))
 
     def _secrets(self, endpoint: EndpointRow | None, now: float) -> list[str]:
         if endpoint is None:
@@ -196,9 +206,9 @@ class Webhooks:
         if effect == "wrong_secret":
             secrets = [events.new_secret(self.seed, "wrong", d.seq)]
         assert self._client is not None
-        request = self._client.build_request("POST", d.url, content=body,
-                                             headers=events.headers(secrets, d.id, timestamp, body))
         try:
+            request = self._client.build_request("POST", d.url, content=body,
+                                                 headers=events.headers(secrets, d.id, timestamp, body))
             async with asyncio.timeout(self.timeout):  # in all: a receiver that dribbles its answer counts too
                 answer = await self._client.send(request, stream=True)  # its status only: the body is never read
                 await answer.aclose()
@@ -222,20 +232,22 @@ class Webhooks:
             targets.append((None, self.url))
         if targets:
             scenario = self.active.book.scenarios.get(row.plan.get("scenario", ""), self.active.current)
-            await self._emit(tx, row.tenant, event_type, at, row.id, targets, scenario)
+            await self._emit(tx, row.tenant, event_type, at, {"id": row.id}, targets, scenario)
 
-    async def _emit(self, tx: Tx, tenant: str, event_type: str, at: float, object_id: str,
-                    targets: list[tuple[str | None, str]], scenario: Scenario | None) -> list[DeliveryRow]:
+    async def _emit(self, tx: Tx, tenant: str, event_type: str, at: float, data: dict[str, Any],
+                    targets: list[tuple[str | None, str]], scenario: Scenario | None,
+                    test: bool = False) -> list[DeliveryRow]:
         """An event and its deliveries, each with the scenario's fault for it (picked now, kept in its row)."""
         event = events.event_id(self.seed, await tx.next_seq(SEQUENCE))
-        body = events.event_body(event, event_type, at, object_id)
+        body = events.event_body(event, event_type, at, data)
         made = []
         for endpoint_id, url in targets:
             fault = self.traffic.pick_webhook(scenario, event_type) if scenario else None
             effect = fault.effect if fault else None
             d = DeliveryRow(events.webhook_id(self.seed, await tx.next_seq(SEQUENCE)), event, event_type, tenant,
-                            endpoint_id, url, body, at, "pending", at,
-                            {"name": fault.name, "effect": fault.effect, "seconds": fault.seconds} if fault else None)
+                            endpoint_id, url, body, at, "failed" if test else "pending", None if test else at,
+                            {"name": fault.name, "effect": fault.effect, "seconds": fault.seconds} if fault else None,
+                            test=test)  # a test send is made here as sent, below, once, whatever happens
             if effect == "delay":
                 d.next_at = at + fault.seconds  # type: ignore[union-attr]
             elif effect == "out_of_order":
@@ -324,10 +336,8 @@ class Webhooks:
         now = self.clock.now()
         async with self.store.transaction() as tx:
             e = await self._get(tx, tenant, endpoint_id)
-            sample = events.sample_id(self.seed, event_type, await tx.next_seq(SEQUENCE))
-            [d] = await self._emit(tx, tenant, event_type, now, sample, [(e.id, e.endpoint["url"])], None)
-            d.state, d.next_at = "failed", None  # sent below, once, whatever happens
-            await tx.update_delivery(d)
+            sample = events.sample_data(self.seed, event_type, await tx.next_seq(SEQUENCE))
+            [d] = await self._emit(tx, tenant, event_type, now, sample, [(e.id, e.endpoint["url"])], None, test=True)
         await self._attempt(d, retries=False)
         status, error = d.attempts[-1]["status"], d.attempts[-1]["error"]
         if status is None:
@@ -341,7 +351,8 @@ class Webhooks:
         async with self.store.read() as tx:
             rows = await tx.list_deliveries(LOG_SIZE)
         return [{"id": d.id, "event": json.loads(d.body), "endpoint_id": d.endpoint_id, "url": d.url,
-                 "tenant": mask_key(d.tenant), "status": d.state, "fault": d.fault, "created_at": d.created_at,
+                 "tenant": mask_key(d.tenant), "status": d.state, "test": d.test, "fault": d.fault,
+                 "created_at": d.created_at,
                  "attempts": d.attempts, "next_attempt_at": d.next_at} for d in rows]
 
 
@@ -357,9 +368,9 @@ def _fields(params: dict[str, Any], names: tuple[str, ...], required: bool) -> d
     _unknown(params, names)
     out: dict[str, Any] = {}
     for name in names:
-        if name not in params and required:
-            raise missing_parameter(name)
-        if name not in params:
+        if params.get(name) is None:  # null is not given, as the SDK omits it
+            if required:
+                raise missing_parameter(name)
             continue
         value = params[name]
         if name == "event_types":
@@ -381,7 +392,6 @@ def _fields(params: dict[str, Any], names: tuple[str, ...], required: bool) -> d
                                  f"with length between 1 and {NAME_MAX}.", param=name,
                                  code="string_above_max_length" if value else "string_below_min_length")
         elif name == "url" and (problem := events.url_problem(value)) is not None:
-            shown = value if len(value) <= 80 and value.isprintable() else ascii(value[:80])
-            raise InvalidRequest(f"Invalid 'url': {shown!s} {problem}.", param=name, code="invalid_url")
+            raise InvalidRequest(f"Invalid 'url': {quoted(value, 80)} {problem}.", param=name, code="invalid_url")
         out[name] = value
     return out
