@@ -91,7 +91,9 @@ class Control:
             raise InvalidRequest(f"Unknown status '{to}'; expected one of: {', '.join(Status)}.", param="to") from None
         row = await self.scheduler.settle(batch_id)
         if target == Status.CANCELLING:
-            return await self.batches.cancel(row.tenant, batch_id)
+            cancelled = await self.batches.cancel(row.tenant, batch_id)
+            await self.webhooks.flush()  # with no time to cancel in, the batch has ended: its events are sent first
+            return cancelled
         if target not in lifecycle.TRANSITIONS[Status(row.status)]:
             raise Conflict(f"Cannot move a batch from '{row.status}' to '{target}'.", param="to")
         validated = Progress.from_dict(row.progress).validated

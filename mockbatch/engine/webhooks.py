@@ -187,8 +187,9 @@ class Webhooks:
         except StorageFull:  # sent, but not recorded: it will be sent again once there is room
             self._stalled_until = now + events.RETRY_DELAYS[0]
         batch_id = None if d.test or not d.event_type.startswith("batch.") else json.loads(d.body)["data"]["id"]
+        fault = (d.fault or {}).get("name") if len(d.attempts) == 1 else None  # a retry is never faulted
         self.traffic.journal.append(Entry(now, d.tenant, "POST", d.url, "webhooks.deliver", status,
-                                          len(d.attempts) - 1, (d.fault or {}).get("name"), batch_id, None))
+                                          len(d.attempts) - 1, fault, batch_id, None))
 
     def _secrets(self, endpoint: EndpointRow | None, now: float) -> list[str]:
         if endpoint is None:
