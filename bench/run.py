@@ -566,6 +566,34 @@ def bench_retrieve(t: Table, args: argparse.Namespace, workdir: Path) -> None:
             bare.wait()
 
 
+
+def bench_webhooks(t: Table, args: argparse.Namespace, workdir: Path) -> None:
+    """Batches ending one after another on the real clock, each event delivered to a local receiver: how long from
+    a batch's create to its event's arrival (the scheduler's tick, the delivery task and the POST)."""
+    from mockbatch.receiver import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        server = Server(workdir, "webhooks", "--webhook-url", receiver.url)
+        try:
+            data = chat_lines(1)
+            f = server.upload("input.jsonl", pieces(data), len(data))
+            created: dict[str, float] = {}
+            started = time.perf_counter()
+            for _ in range(args.webhook_batches):
+                b = server.request("POST", "/v1/batches", {"input_file_id": f["id"], "completion_window": "24h",
+                                                           "endpoint": "/v1/chat/completions"})
+                created[b["id"]] = time.time()
+            got = receiver.wait(args.webhook_batches, timeout=120)
+            elapsed = time.perf_counter() - started
+        finally:
+            server.stop()
+    latencies = [d.received_at - created[d.json()["data"]["id"]] for d in got]
+    distinct = len({d.headers["webhook-id"] for d in got})
+    t.add("batch create to its webhook received, p99", p99(latencies) * 1000, "ms", 1000,
+          note=f"{len(created)} batches created back to back, {distinct} distinct deliveries received (median "
+               f"{statistics.median(latencies) * 1000:.0f} ms; all in {elapsed:.2f} s)")
+
+
 READY = """
 import json, sys, time, urllib.request
 from mockbatch.server import MockBatchServer
@@ -633,7 +661,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds")
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--poll-every", type=float, default=0.01, help="seconds between the poller's requests")
-    p.add_argument("--only", default="chat,embeddings,anthropic,upload,retrieve,startup",
+    p.add_argument("--webhook-batches", type=int, default=500, help="batches whose events the webhook figure times")
+    p.add_argument("--only", default="chat,embeddings,anthropic,upload,retrieve,startup,webhooks",
                    help="comma-separated scenarios to run")
     p.add_argument("--chat-target", type=float, default=2.5)
     p.add_argument("--embedding-target", type=float, default=10.0)
@@ -641,7 +670,7 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         args.lines, args.embedding_lines, args.message_requests, args.upload_mb = 200, 50, 100, 2
-        args.retrieve_seconds, args.rounds = 1.0, 1
+        args.retrieve_seconds, args.rounds, args.webhook_batches = 1.0, 1, 10
     only = set(args.only.split(","))
     table = Table()
     workdir = Path(tempfile.mkdtemp(prefix="mockbatch-bench-"))
@@ -658,6 +687,8 @@ def main() -> None:
             bench_retrieve(table, args, workdir)
         if "startup" in only:
             bench_startup(table, workdir)
+        if "webhooks" in only:
+            bench_webhooks(table, args, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nmockbatch benchmark ({os.cpu_count()} cores, Python {sys.version.split()[0]})\n")
