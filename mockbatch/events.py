@@ -147,6 +147,17 @@ def retry_at(attempts: int, at: float) -> float | None:
     return at + RETRY_DELAYS[attempts - 1] if attempts <= len(RETRY_DELAYS) else None
 
 
+def first_attempt(effect: str | None, at: float, seconds: float) -> tuple[str, float | None]:
+    """A new delivery's state and when it is first due (None: never), under a fault's effect (None: no fault)."""
+    if effect == "delay":
+        return "pending", at + seconds
+    if effect == "out_of_order":  # sent once a later event to its endpoint has been, at the latest then
+        return "held", at + seconds
+    if effect == "drop":
+        return "dropped", None
+    return "pending", at
+
+
 def malformed(body: bytes) -> bytes:
     """A malformed_body fault's body: the event cut short in the middle, no longer JSON."""
     return body[: len(body) // 2]

@@ -244,19 +244,14 @@ class Webhooks:
         made = []
         for endpoint_id, url in targets:
             fault = self.traffic.pick_webhook(scenario, event_type) if scenario else None
-            effect = fault.effect if fault else None
+            # A test send is made as sent (by `test`, once, whatever happens); a fault may hold a delivery back.
+            state, due = ("failed", None) if test else events.first_attempt(fault.effect if fault else None, at,
+                                                                             fault.seconds if fault else 0.0)
             d = DeliveryRow(events.webhook_id(self.seed, await tx.next_seq(SEQUENCE)), event, event_type, tenant,
-                            endpoint_id, url, body, at, "failed" if test else "pending", None if test else at,
+                            endpoint_id, url, body, at, state, due,
                             {"name": fault.name, "effect": fault.effect, "seconds": fault.seconds} if fault else None,
-                            test=test)  # a test send is made here as sent, below, once, whatever happens
-            if effect == "delay":
-                d.next_at = at + fault.seconds  # type: ignore[union-attr]
-            elif effect == "out_of_order":
-                d.state, d.next_at = "held", at + fault.seconds  # type: ignore[union-attr]
-            elif effect == "drop":
-                d.state, d.next_at = "dropped", None
-            copies = 2 if effect == "duplicate" else 1
-            for _ in range(copies):  # a duplicate: the same delivery (id, body) made twice
+                            test=test)
+            for _ in range(2 if fault and fault.effect == "duplicate" else 1):  # the same delivery (id, body) twice
                 await tx.insert_delivery(d)
                 made.append(d)
                 d = DeliveryRow(**{**d.__dict__, "seq": None, "attempts": []})
