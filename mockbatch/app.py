@@ -21,6 +21,7 @@ from mockbatch.engine import (
     ActiveScenario,
     Batches,
     Control,
+    Deliveries,
     Engine,
     Files,
     MessageBatches,
@@ -62,12 +63,12 @@ def build_engine(store: Store, settings: Settings) -> Engine:
     files = Files(store, clock, settings.seed, runner)
     batches = Batches(store, clock, settings.seed, scheduler, files, active, models)
     messages = MessageBatches(store, clock, settings.seed, scheduler, batches, active, everything)
-    webhooks = Webhooks(store, clock, settings.seed, active, traffic, scheduler.report, settings.webhook_url,
-                        settings.signing_secret, settings.webhook_timeout, settings.tick_seconds)
-    scheduler.ended = webhooks.batch_ended
-    control = Control(store, clock, scheduler, batches, files, active, traffic, webhooks, settings.start_time)
+    deliveries = Deliveries(store, clock, settings.seed, active, traffic, scheduler.report, settings.webhook_url,
+                            settings.signing_secret, settings.webhook_timeout, settings.tick_seconds)
+    scheduler.ended = deliveries.batch_ended
+    control = Control(store, clock, scheduler, batches, files, active, traffic, deliveries, settings.start_time)
     return Engine(clock, files, Uploads(store, clock, settings.seed), batches, scheduler, control, active, traffic,
-                  models, messages, webhooks)
+                  models, messages, Webhooks(store, clock, settings.seed, deliveries), deliveries)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 try:
                     yield {"engine": engine, "settings": settings}
                 finally:
-                    await engine.webhooks.stop()
+                    await engine.deliveries.stop()
                     await engine.scheduler.stop()
 
     return Starlette(

@@ -123,4 +123,4 @@ async def clear_requests(request: Request) -> Response:
 @CONTROL.handles("control.webhooks.list")
 @keyed
 async def webhooks(request: Request) -> Response:
-    return json_response({"data": await engine(request).webhooks.deliveries()})
+    return json_response({"data": await engine(request).deliveries.log()})

@@ -8,7 +8,9 @@
     Control    clock, reset, scenarios, forced moves, start    (control.py)
     MessageBatches  Anthropic's Message Batches, as batches    (messages.py)
                of the same Batches and Scheduler
-    Webhooks   endpoints, and signed events delivered to them  (webhooks.py; told by the Scheduler as batches end)
+    Webhooks   the endpoints a tenant registers                (webhooks.py)
+    Deliveries events made as batches end (told by the         (deliveries.py)
+               Scheduler), signed and sent to the endpoints
 
 `app.py` builds each one and hands it what it needs; `Engine` only holds them for the HTTP layer.
 """
@@ -21,6 +23,7 @@ from mockbatch.catalog import Catalog
 from mockbatch.clock import Clock
 from mockbatch.engine.batches import Batches
 from mockbatch.engine.control import Control
+from mockbatch.engine.deliveries import Deliveries
 from mockbatch.engine.files import Files
 from mockbatch.engine.messages import MessageBatches
 from mockbatch.engine.scenario import ActiveScenario
@@ -29,8 +32,8 @@ from mockbatch.engine.uploads import Uploads
 from mockbatch.engine.webhooks import Webhooks
 from mockbatch.traffic import Traffic
 
-__all__ = ["ActiveScenario", "Batches", "Control", "Engine", "Files", "MessageBatches", "Scheduler", "Uploads",
-           "Webhooks"]
+__all__ = ["ActiveScenario", "Batches", "Control", "Deliveries", "Engine", "Files", "MessageBatches", "Scheduler",
+           "Uploads", "Webhooks"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Engine:
     models: Catalog  # OpenAI's view of the table (catalog.Catalog.without_messages)
     messages: MessageBatches
     webhooks: Webhooks
+    deliveries: Deliveries
 
     @property
     def failures(self) -> list[BaseException]:

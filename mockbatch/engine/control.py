@@ -10,10 +10,10 @@ from typing import Any
 from mockbatch import jobs, lifecycle
 from mockbatch.clock import Anchor, Clock
 from mockbatch.engine.batches import Batches
+from mockbatch.engine.deliveries import Deliveries
 from mockbatch.engine.files import Files
 from mockbatch.engine.scenario import ActiveScenario
 from mockbatch.engine.scheduler import Scheduler
-from mockbatch.engine.webhooks import Webhooks
 from mockbatch.errors import Conflict, InvalidRequest, StorageFull
 from mockbatch.lifecycle import Progress, Status
 from mockbatch.scenarios import Scenario
@@ -32,7 +32,7 @@ class Control:
     files: Files
     scenario: ActiveScenario
     traffic: Traffic
-    webhooks: Webhooks
+    deliveries: Deliveries
     start_time: float | None  # where a reset puts the clock (None: now)
 
     async def start(self, warm_workers: bool = False) -> None:
@@ -47,7 +47,7 @@ class Control:
         except StorageFull:  # serve what is there: reads work, and deleting files frees space
             log.warning("the database is full: writes fail until files are deleted or disk space is freed")
         self.scheduler.start()
-        self.webhooks.start()  # deliveries pending before a restart (or a kill -9) are sent as they fall due
+        self.deliveries.start()  # deliveries pending before a restart (or a kill -9) are sent as they fall due
         if warm_workers:  # they start in the background; the server answers at once
             self.scheduler.runner.expect(jobs.PROCESS_BYTES)
         await self.scheduler.settle_all()
@@ -58,7 +58,7 @@ class Control:
     async def reset(self) -> None:
         """Forget everything: files, batches, id sequences; the clock goes back to its start."""
         await self.scheduler.forget()
-        await self.webhooks.forget()
+        await self.deliveries.forget()
         self.clock.restart(self.start_time)
         self.scenario.reset()
         self.files.forget_hidden()
@@ -75,7 +75,7 @@ class Control:
         async with self.store.transaction() as tx:
             await self._save_clock(tx)
         await self.scheduler.settle_all(wait=True)
-        await self.webhooks.flush()
+        await self.deliveries.flush()
         return now
 
     def use_scenario(self, name: str) -> Scenario:
@@ -92,7 +92,7 @@ class Control:
         row = await self.scheduler.settle(batch_id)
         if target == Status.CANCELLING:
             cancelled = await self.batches.cancel(row.tenant, batch_id)
-            await self.webhooks.flush()  # with no time to cancel in, the batch has ended: its events are sent first
+            await self.deliveries.flush()  # with no time to cancel in, the batch has ended: its events are sent first
             return cancelled
         if target not in lifecycle.TRANSITIONS[Status(row.status)]:
             raise Conflict(f"Cannot move a batch from '{row.status}' to '{target}'.", param="to")
@@ -109,5 +109,5 @@ class Control:
         if validated is None and row.status == Status.VALIDATING:
             await self.scheduler.settle_all(wait=True)  # the forced move waits for validation to finish
         row = await self.scheduler.settle(batch_id)
-        await self.webhooks.flush()  # a batch moved to its end: its events are sent before the answer
+        await self.deliveries.flush()  # a batch moved to its end: its events are sent before the answer
         return await self.batches.view(row)
