@@ -1,5 +1,5 @@
 """Webhook events as OpenAI sends them: the event types, the body, the Standard Webhooks signature, the secrets,
-and the retry schedule. Pure: the engine (engine/webhooks.py) stores and delivers what this builds.
+and the retry schedule. Pure: the engine (engine/deliveries.py) stores and sends what this builds.
 
 A delivery is signed per Standard Webhooks (https://www.standardwebhooks.com), as the SDK's `webhooks.unwrap`
 checks it: `webhook-signature: v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">`, keyed with

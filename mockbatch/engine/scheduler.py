@@ -42,7 +42,7 @@ class Scheduler:
     seed: int
     enqueued_token_limit: int | None = None
     tick_seconds: float = 0.2
-    # Told of each batch that ends, in the transaction that ends it (engine/webhooks.py makes its events there).
+    # Told of each batch that ends, in the transaction that ends it (engine/deliveries.py makes its events there).
     ended: Callable[[Tx, BatchRow, float], Awaitable[None]] | None = None
     failures: list[BaseException] = field(default_factory=list, init=False)  # surfaced by MockBatchServer
     _jobs: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict, init=False)
