@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import hmac
 import itertools
 import json
 import os
@@ -36,7 +34,7 @@ from openai.types.webhooks import (
 from mockbatch import events
 from mockbatch.receiver import Delivery, WebhookReceiver
 from mockbatch.server import MockBatchServer
-from tests.helpers import chat_line, start_batch
+from tests.helpers import chat_line, start_batch, verifies, webhook_signature
 from tests.serving import ServeProcess, free_port
 
 START = 1_735_689_600  # the plugin's virtual start (2025-01-01T00:00Z)
@@ -123,21 +121,6 @@ def attempts(entry: dict[str, Any]) -> list[tuple[float, int | None, str | None]
     return [(a["at"], a["status"], a["error"]) for a in entry["attempts"]]
 
 
-def verifies(client: openai.OpenAI, d: Delivery, secret: str) -> bool:
-    try:
-        client.webhooks.verify_signature(d.body, d.headers, secret=secret)
-    except openai.InvalidWebhookSignatureError:
-        return False
-    return True
-
-
-def standard_signature(secret: str, d: Delivery) -> str:
-    """Standard Webhooks' signature, computed here from the spec rather than by the server's code."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{d.headers['webhook-id']}.{d.headers['webhook-timestamp']}.".encode() + d.body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-
-
 def end_batch(client: openai.OpenAI, event_type: str) -> tuple[str, float]:
     """A batch that will end with `event_type` once the clock is `seconds` on; (its id, seconds)."""
     seconds = EVENT_KINDS[event_type][1]
@@ -214,7 +197,7 @@ def test_each_batch_event_arrives_signed_and_unwraps_into_its_sdk_class(
     assert WEBHOOK_ID.fullmatch(d.headers["webhook-id"])
     assert abs(int(d.headers["webhook-timestamp"]) - before) <= 5  # the wall clock, not the virtual one (2025)
     assert SIGNATURE.fullmatch(d.headers["webhook-signature"])
-    assert d.headers["webhook-signature"] == standard_signature(endpoint.signing_secret, d)
+    assert d.headers["webhook-signature"] == webhook_signature(endpoint.signing_secret, d)
     assert d.headers["content-type"] == "application/json"
     assert d.headers["content-length"] == str(len(d.body))
     assert d.headers["user-agent"] == "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)"
@@ -873,7 +856,7 @@ def test_stale_timestamp_is_refused_by_the_sdk_as_too_old(faulty: MockBatchServe
     with pytest.raises(openai.InvalidWebhookSignatureError, match="Webhook timestamp is too old"):
         unwrap(client, d, endpoint.signing_secret)
     client.webhooks.verify_signature(d.body, d.headers, secret=endpoint.signing_secret, tolerance=10**6)
-    assert d.headers["webhook-signature"] == standard_signature(endpoint.signing_secret, d)  # correctly signed
+    assert d.headers["webhook-signature"] == webhook_signature(endpoint.signing_secret, d)  # correctly signed
     assert [e["fault"] for e in sent(faulty)] == ["stale"]
     faulty.advance(5)
     _, retry = receiver.deliveries  # the first attempt only: the retry is stamped now

@@ -8,8 +8,6 @@ within the request, so the receiver has it when the call returns."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import re
 import socket
@@ -33,10 +31,10 @@ from openai.types.webhooks.unwrap_webhook_event import UnwrapWebhookEvent
 from openai.types.webhooks.webhook_event_type_list import WebhookEventTypeList
 
 from mockbatch.events import EVENT_TYPES
-from mockbatch.receiver import Delivery, WebhookReceiver
+from mockbatch.receiver import WebhookReceiver
 from mockbatch.server import MockBatchServer
 from mockbatch.traffic import mask_key
-from tests.helpers import chat_line, start_batch
+from tests.helpers import chat_line, start_batch, verifies, webhook_signature
 
 ENDPOINT_ID = re.compile(r"we_[0-9a-f]{32}")
 EVENT_ID = re.compile(r"evt_[0-9a-f]{32}")
@@ -99,21 +97,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def sign(secret: str, delivery: Delivery) -> str:
-    """The Standard Webhooks signature of a delivery with `secret`, computed here rather than by the server."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{delivery.headers['webhook-id']}.{delivery.headers['webhook-timestamp']}.".encode() + delivery.body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-
-
-def verifies(api: openai.OpenAI, delivery: Delivery, secret: str) -> bool:
-    try:
-        api.webhooks.unwrap(delivery.body, delivery.headers, secret=secret)
-    except openai.InvalidWebhookSignatureError:
-        return False
-    return True
 
 
 def raw_json(response: Any) -> dict[str, Any]:
@@ -371,7 +354,7 @@ def test_rotation_without_overlap_retires_the_old_secret_at_once(api: openai.Ope
     rotated = api.webhooks.rotate_secret(e.id)
     api.webhooks.test(e.id, event_type="batch.completed")
     [delivery] = receiver.deliveries
-    assert delivery.headers["webhook-signature"] == sign(rotated.signing_secret, delivery)
+    assert delivery.headers["webhook-signature"] == webhook_signature(rotated.signing_secret, delivery)
     assert isinstance(api.webhooks.unwrap(delivery.body, delivery.headers, secret=rotated.signing_secret),
                       BatchCompletedWebhookEvent)
     with pytest.raises(openai.InvalidWebhookSignatureError):
@@ -388,7 +371,7 @@ def test_rotation_with_overlap_signs_with_both_for_a_day(mockbatch: MockBatchSer
 
     api.webhooks.test(e.id, event_type="batch.completed")
     [during] = receiver.deliveries
-    assert during.headers["webhook-signature"] == f"{sign(new, during)} {sign(old, during)}"
+    assert during.headers["webhook-signature"] == f"{webhook_signature(new, during)} {webhook_signature(old, during)}"
     for secret in (old, new):
         event = api.webhooks.unwrap(during.body, during.headers, secret=secret)
         assert isinstance(event, BatchCompletedWebhookEvent)
@@ -396,12 +379,12 @@ def test_rotation_with_overlap_signs_with_both_for_a_day(mockbatch: MockBatchSer
     mockbatch.advance(DAY - 1)  # the last second of the overlap
     api.webhooks.test(e.id, event_type="batch.completed")
     last = receiver.wait(2)[1]
-    assert last.headers["webhook-signature"] == f"{sign(new, last)} {sign(old, last)}"
+    assert last.headers["webhook-signature"] == f"{webhook_signature(new, last)} {webhook_signature(old, last)}"
 
     mockbatch.advance(1)  # 24 hours after the rotation: the old secret no longer signs
     api.webhooks.test(e.id, event_type="batch.completed")
     after = receiver.wait(3)[2]
-    assert after.headers["webhook-signature"] == sign(new, after)
+    assert after.headers["webhook-signature"] == webhook_signature(new, after)
     assert verifies(api, after, new)
     with pytest.raises(openai.InvalidWebhookSignatureError):
         api.webhooks.unwrap(after.body, after.headers, secret=old)
@@ -414,12 +397,13 @@ def test_a_second_rotation_replaces_the_overlap(api: openai.OpenAI, receiver: We
     third = api.webhooks.rotate_secret(e.id, keep_old_secret_active_for_24_hours=True).signing_secret
     api.webhooks.test(e.id, event_type="batch.completed")
     [d] = receiver.deliveries
-    assert d.headers["webhook-signature"] == f"{sign(third, d)} {sign(second, d)}"  # the first is gone
+    # The first is gone.
+    assert d.headers["webhook-signature"] == f"{webhook_signature(third, d)} {webhook_signature(second, d)}"
     assert [verifies(api, d, s) for s in (first, second, third)] == [False, True, True]
     fourth = api.webhooks.rotate_secret(e.id).signing_secret  # no overlap: it ends the one before too
     api.webhooks.test(e.id, event_type="batch.completed")
     d = receiver.wait(2)[1]
-    assert d.headers["webhook-signature"] == sign(fourth, d)
+    assert d.headers["webhook-signature"] == webhook_signature(fourth, d)
     assert [verifies(api, d, s) for s in (first, second, third, fourth)] == [False, False, False, True]
 
 
@@ -459,7 +443,7 @@ def test_test_sends_a_signed_batch_event(mockbatch: MockBatchServer, api: openai
     assert WEBHOOK_ID.fullmatch(d.headers["webhook-id"])
     assert before <= int(d.headers["webhook-timestamp"]) <= after  # real time, for the SDK's 5-minute tolerance
     assert (d.headers["content-type"], d.headers["user-agent"]) == ("application/json", USER_AGENT)
-    assert d.headers["webhook-signature"] == sign(e.signing_secret, d)
+    assert d.headers["webhook-signature"] == webhook_signature(e.signing_secret, d)
     body = d.json()
     assert EVENT_ID.fullmatch(body["id"]) and re.fullmatch(r"batch_[0-9a-f]{32}", body["data"]["id"])
     at = now(mockbatch)
