@@ -11,9 +11,10 @@ import socket
 import struct
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockbatch.api.render import ANSWER, AZURE_TENANT, error_body, error_style, scripted_error
+from mockbatch.api.render import ANSWER, AZURE_TENANT, error_body, error_style, presented_key, scripted_error
 from mockbatch.errors import MockBatchError
 from mockbatch.operations import SURFACES
 from mockbatch.scenarios import Fault
@@ -69,12 +70,8 @@ class Faults:
         engine = scope["state"]["engine"]
         method, path = scope["method"], scope["path"]
         op, path_ids = operation(method, path)
-        azure = error_style(path) == "azure"
-        bearer = (_header(scope, b"authorization") or "").partition(" ")[2].strip()
-        if azure:  # its `api-key` first, as render.azure_key reads it
-            token = (_header(scope, b"api-key") or "").strip() or bearer
-        else:
-            token = bearer or (_header(scope, b"x-api-key") or "").strip()  # the tenant; x-api-key: Anthropic's
+        style = error_style(path)
+        token = presented_key(Headers(scope=scope), style)  # the tenant, as the handler will read it
         retry = _header(scope, b"x-stainless-retry-count")
         entry = Entry(engine.clock.now(), token or None, method, path, op, None,  # the entry keeps it masked
                       int(retry) if retry and retry.isdigit() else None, None, path_ids.get("batch_id"),
@@ -108,7 +105,7 @@ class Faults:
         elif body.get("object") == "file":
             entry.file_id = body["id"]
             if fault is not None and fault.effect == "invisible_file" and op == "files.create":
-                engine.files.hide(AZURE_TENANT + token if azure else token, body["id"], fault.seconds)
+                engine.files.hide(AZURE_TENANT + token if style == "azure" else token, body["id"], fault.seconds)
 
     async def _apply(self, fault: Fault, engine: Any, scope: Scope, receive: Receive, send: Send) -> None:
         effect = fault.effect

@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -146,38 +147,48 @@ def engine(request: Request) -> Engine:
     return request.state.engine  # type: ignore[no-any-return]
 
 
+# The header a surface's clients send their key in, read before a bearer token (OpenAI's: the bearer token only).
+KEY_HEADER = {"azure": "api-key", "anthropic": "x-api-key"}
+
+
+def presented_key(headers: Headers, style: str) -> str:
+    """The key a request presents on a surface of `style` (its own header, else `Authorization: Bearer`, as an Entra
+    ID token, the SDK's auth_token or the `openai` client on Azure's v1 paths send it); "" if none. The one reading
+    of who is asking, for the handlers and the journal alike."""
+    if (own := KEY_HEADER.get(style)) and (key := headers.get(own, "").strip()):
+        return key
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _admitted(request: Request, key: str, missing: MockBatchError, refused: MockBatchError) -> str:
+    """`key`, if there is one and (with --api-key set) it is one of those keys."""
+    if not key:
+        raise missing
+    allowed = request.state.settings.api_keys
+    if allowed and key not in allowed:
+        raise refused
+    return key
+
+
 def tenant(request: Request) -> str:
     """The bearer token is the tenant; with --api-key set, only those keys are let in. On Azure's surfaces, the
     `api-key` header's key (or the bearer token) in Azure's namespace (AZURE_TENANT)."""
     if error_style(request.scope["path"]) == "azure":
         return AZURE_TENANT + azure_key(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("Missing bearer or basic authentication in header",
-                           headers={"www-authenticate": 'Bearer realm="OpenAI API"'})
-    allowed = request.state.settings.api_keys
-    if allowed and token not in allowed:
-        masked = f"{token[:6]}***{token[-3:]}" if len(token) > 10 else "***"
-        raise Unauthorized(f"Incorrect API key provided: {masked}. You can find your API key at "
-                           "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
-    return token
+    token = presented_key(request.headers, "openai")
+    masked = f"{token[:6]}***{token[-3:]}" if len(token) > 10 else "***"
+    return _admitted(request, token, Unauthorized("Missing bearer or basic authentication in header",
+                                                  headers={"www-authenticate": 'Bearer realm="OpenAI API"'}),
+                     Unauthorized(f"Incorrect API key provided: {masked}. You can find your API key at "
+                                  "https://platform.openai.com/account/api-keys.", code="invalid_api_key"))
 
 
 def azure_key(request: Request) -> str:
-    """Azure's authentication: `api-key` (or `Authorization: Bearer`, as an Entra ID token or the `openai` client on
-    the v1 paths sends it); with --api-key set, only those keys are let in. Refused in Azure's words."""
-    key = request.headers.get("api-key", "").strip()
-    if not key:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        key = token.strip() if scheme.lower() == "bearer" else ""
-    if not key:
-        raise Unauthorized(AZURE_NO_KEY)
-    allowed = request.state.settings.api_keys
-    if allowed and key not in allowed:
-        raise Unauthorized(AZURE_MESSAGES[401])
-    return key
+    """Azure's authentication: `api-key` (or a bearer token); with --api-key set, only those keys are let in. Refused
+    in Azure's words."""
+    return _admitted(request, presented_key(request.headers, "azure"), Unauthorized(AZURE_NO_KEY),
+                     Unauthorized(AZURE_MESSAGES[401]))
 
 
 ANTHROPIC_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")  # any dated version: SDKs send newer ones than 2023-06-01
@@ -187,15 +198,8 @@ def api_key(request: Request) -> str:
     """Anthropic's authentication: `x-api-key` (or `Authorization: Bearer`, as the SDK's auth_token sends it) and an
     `anthropic-version`; with --api-key set, only those keys are let in. The key (the engine keeps Anthropic's tenants
     apart from OpenAI's)."""
-    key = request.headers.get("x-api-key", "").strip()
-    if not key:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        key = token.strip() if scheme.lower() == "bearer" else ""
-    if not key:
-        raise Unauthorized("x-api-key header is required")
-    allowed = request.state.settings.api_keys
-    if allowed and key not in allowed:
-        raise Unauthorized("invalid x-api-key")
+    key = _admitted(request, presented_key(request.headers, "anthropic"), Unauthorized("x-api-key header is required"),
+                    Unauthorized(ANTHROPIC_MESSAGES[401]))
     version = request.headers.get("anthropic-version")
     if not version:
         raise InvalidRequest("anthropic-version: header is required")
