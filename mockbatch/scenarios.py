@@ -457,8 +457,7 @@ class ScenarioBook:
                              f"Known scenarios: {', '.join(self.names())}.", param=param, code="scenario_not_found")
 
     def get(self, name: str) -> Scenario:
-        """A scenario by name; KeyError if there is none (InvalidRequest if it cannot even be a name)."""
-        self.check_name(name)
+        """A scenario by name, once `check_name` has let it through; KeyError if there is none."""
         return self.scenarios[name]
 
     def names(self) -> list[str]:

@@ -16,7 +16,7 @@ from mockbatch.engine.scenario import ActiveScenario
 from mockbatch.engine.scheduler import Scheduler
 from mockbatch.errors import Conflict, InvalidRequest, StorageFull
 from mockbatch.lifecycle import Progress, Status
-from mockbatch.scenarios import Scenario
+from mockbatch.scenarios import Scenario, quoted
 from mockbatch.store import Store, Tx
 from mockbatch.traffic import Traffic
 
@@ -88,7 +88,8 @@ class Control:
         try:
             target = Status(to)
         except ValueError:
-            raise InvalidRequest(f"Unknown status '{to}'; expected one of: {', '.join(Status)}.", param="to") from None
+            raise InvalidRequest(f"Unknown status {quoted(to)}; expected one of: {', '.join(Status)}.",
+                                 param="to") from None
         row = await self.scheduler.settle(batch_id)
         if target == Status.CANCELLING:
             cancelled = await self.batches.cancel(row.tenant, batch_id)
