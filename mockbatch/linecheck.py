@@ -34,11 +34,11 @@ DATA = Path(__file__).with_name("data") / "requests.json"
 # Where a top-level unknown parameter gets the legacy words ("Unrecognized request argument supplied: foo", with
 # neither param nor code): chat completions (recorded), and, chosen, the other two endpoints of that generation.
 LEGACY = frozenset({catalog.CHAT, catalog.COMPLETIONS, catalog.EMBEDDINGS})
-# Where a top-level unknown parameter is let through (chosen; nested ones are still refused): image generations,
-# whose lines may carry an edit's `image`/`images`, which the generator bounds (tests/test_limits.py relies on it).
-OPEN_TOP = frozenset({catalog.IMAGES_GENERATIONS})
-# Parameters a generator checks itself with the real API's own words, which the schema's would replace.
-SELF_CHECKED: dict[str, frozenset[str]] = {catalog.EMBEDDINGS: frozenset({"input"})}  # "'$.input' is invalid. ..."
+# Parameters the schema leaves alone (known, anything goes in them): those a generator checks itself with the real
+# API's own words, which the schema's would replace (embeddings' `input`: "'$.input' is invalid. ..."), and an
+# edit's `image`/`images` on an image generation's line, which its generator bounds (chosen; tests/test_limits.py).
+UNCHECKED: dict[str, frozenset[str]] = {catalog.EMBEDDINGS: frozenset({"input"}),
+                                        catalog.IMAGES_GENERATIONS: frozenset({"image", "images"})}
 # Parameters reasoning models refuse ("Unsupported parameter: 'temperature' is not supported with this model.");
 # chat's `max_tokens` has its own words, in generators/chat.py. A parameter counts when given, not null (nor false).
 UNSUPPORTED_WITH_REASONING: dict[str, tuple[str, ...]] = {
@@ -659,12 +659,9 @@ def checker(endpoint: str) -> Node | None:
     if root is None:
         return None
     compiler = Compiler(data["$defs"])
-    skipped = SELF_CHECKED.get(endpoint, ())
-    if skipped or endpoint in OPEN_TOP:  # a skipped parameter stays known, and anything goes in it
+    if unchecked := UNCHECKED.get(endpoint):
         root = dict(compiler.resolve(root))
-        root["properties"] = {k: True if k in skipped else v for k, v in root["properties"].items()}
-        if endpoint in OPEN_TOP:
-            root["additionalProperties"] = True
+        root["properties"] = {**root["properties"], **dict.fromkeys(unchecked, True)}
     return compiler.compile(root)
 
 

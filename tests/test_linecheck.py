@@ -261,6 +261,9 @@ UNITS: list[tuple[str, dict[str, Any], tuple[str, str | None, str | None] | None
     (catalog.EMBEDDINGS, {"input": "x", "foo": 1}, ("Unrecognized request argument supplied: foo", None, None)),
     (catalog.MODERATIONS, {"input": "x", "foo": 1}, ("Unknown parameter: 'foo'.", "foo", "unknown_parameter")),
     (catalog.EMBEDDINGS, {"input": []}, None),  # the generator's own words: "'$.input' is invalid. ..."
+    (catalog.IMAGES_GENERATIONS, {"prompt": "x", "image": "edit.png"}, None),  # an edit's, bounded by the generator
+    (catalog.IMAGES_GENERATIONS, {"prompt": "x", "sizee": "1024x1024"},
+     ("Unknown parameter: 'sizee'.", "sizee", "unknown_parameter")),  # any other unknown one is refused
 ]
 MODELS = {C: "gpt-4o-mini", R: "gpt-4o-mini", catalog.COMPLETIONS: "gpt-3.5-turbo-instruct",
           catalog.EMBEDDINGS: "text-embedding-3-small", catalog.MODERATIONS: "omni-moderation-latest",
