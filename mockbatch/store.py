@@ -11,6 +11,7 @@ blob, so output written by a worker becomes a file by one small update, and blob
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -356,9 +357,11 @@ class Tx:
         return keep
 
     async def wipe(self) -> None:
-        for table in ("chunks", "blobs", "files", "batches", "meta", "uploads", "upload_parts", "webhook_endpoints",
+        """Forget every object and sequence; the size cap (the server's setting, read by every connection) stays."""
+        for table in ("chunks", "blobs", "files", "batches", "uploads", "upload_parts", "webhook_endpoints",
                       "webhook_deliveries"):
             await self.db.execute(f"DELETE FROM {table}")
+        await self.db.execute("DELETE FROM meta WHERE key != 'max_bytes'")
 
     # -- enqueued tokens (the batch queue limit) ----------------------------------------------------
     async def enqueued_tokens(self, tenant: str, model: str, statuses: tuple[str, ...], exclude: str) -> int:
@@ -559,16 +562,20 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """One unit of work. A full database is a StorageFull error (nothing of the unit is kept); the error
-        that ended a unit is the one raised, never a failed ROLLBACK's (SQLite may have rolled back already)."""
+        that ended a unit is the one raised, never a failed ROLLBACK's (SQLite may have rolled back already).
+
+        A unit that fails, or is cancelled (a reset stopping a job or a delivery), always ends in a ROLLBACK: a
+        cancelled BEGIN or COMMIT still runs on aiosqlite's thread, and statements run there in order, so the
+        ROLLBACK comes after it and the connection is never left inside a transaction nobody owns."""
         async with self._lock:
+            tx = Tx(self.db)
             try:
-                await self.db.execute("BEGIN IMMEDIATE")
-                tx = Tx(self.db)
                 try:
+                    await self.db.execute("BEGIN IMMEDIATE")
                     yield tx
                     await self.db.execute("COMMIT")
                 except BaseException:
-                    if self.db.in_transaction:
+                    with contextlib.suppress(sqlite3.OperationalError):  # nothing to roll back: already ended
                         await self.db.execute("ROLLBACK")
                     raise
             except sqlite3.OperationalError as exc:
