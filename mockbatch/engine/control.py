@@ -64,9 +64,12 @@ class Control:
         self.files.forget_hidden()
         self.batches.forget()
         self.traffic.reset()
-        async with self.store.transaction() as tx:
-            await tx.wipe()
-            await self._save_clock(tx)
+        try:
+            async with self.store.transaction() as tx:
+                await tx.wipe()
+                await self._save_clock(tx)
+        finally:
+            self.deliveries.resume()
 
     async def advance(self, seconds: float) -> float:
         """Move the clock and wait until every batch has caught up with the new time, and every webhook delivery

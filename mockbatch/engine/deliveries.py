@@ -54,6 +54,7 @@ class Deliveries:
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _loop: asyncio.Task[None] | None = field(default=None, init=False)
     _stalled_until: float = field(default=float("-inf"), init=False)  # a full store: sending waits until then
+    _paused: bool = field(default=False, init=False)  # between `forget` and `resume`: a reset is wiping the rows
 
     # -- lifetime -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -69,13 +70,18 @@ class Deliveries:
             await self._client.aclose()
 
     async def forget(self) -> None:
-        """Stop every send under way (a reset wipes what they would record)."""
+        """Stop every send under way, and start none until `resume` (a reset wipes what they would send)."""
+        self._paused = True
         senders = list(self._senders.values())
         for task in senders:
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
         self._senders.clear()
         self._stalled_until = float("-inf")
+
+    def resume(self) -> None:
+        self._paused = False
+        self._wake.set()
 
     async def _run(self) -> None:
         """Send what falls due: woken by new deliveries; on the real clock, also every tick for retries."""
@@ -92,7 +98,7 @@ class Deliveries:
     async def _kick(self) -> None:
         """Start a sender for each endpoint with a delivery due and none sending to it."""
         now = self.clock.now()
-        if now < self._stalled_until:
+        if self._paused or now < self._stalled_until:
             return
         async with self.store.read() as tx:
             due = await tx.due_deliveries(now)
@@ -128,7 +134,7 @@ class Deliveries:
         while True:
             async with self.store.read() as tx:
                 due = [d for d in await tx.due_deliveries(self.clock.now(), key) if d.seq not in tried]
-            if not due or self.clock.now() < self._stalled_until:
+            if not due or self._paused or self.clock.now() < self._stalled_until:
                 return
             for delivery in due:
                 tried.add(delivery.seq)

@@ -11,6 +11,7 @@ lifecycle.JOB_ATTEMPTS failures its batch fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import threading
@@ -20,7 +21,7 @@ from typing import Any
 
 from mockbatch import catalog, ids, jobs, lifecycle
 from mockbatch.clock import Clock
-from mockbatch.errors import StorageFull, batch_not_found
+from mockbatch.errors import NotFound, StorageFull, batch_not_found
 from mockbatch.lifecycle import STAMP, TERMINAL, OutputKey, Plan, Progress, Status, Step
 from mockbatch.objects import BATCH_FILE_TTL
 from mockbatch.store import BatchRow, FileRow, Store, Tx
@@ -97,7 +98,8 @@ class Scheduler:
             async with self.store.read() as tx:
                 active = await tx.batch_ids_in(ACTIVE)
             for batch_id in active:
-                await self.settle(batch_id)
+                with contextlib.suppress(NotFound):  # wiped by a reset since the list was read
+                    await self.settle(batch_id)
             if not wait or not self._jobs:
                 return
             await asyncio.gather(*list(self._jobs.values()), return_exceptions=True)
