@@ -134,6 +134,7 @@ class Progress:
     output_ttl: int | None = None  # `output_expires_after.seconds`, for the output and error files
     polls: int = 0  # retrieves since the current phase began
     forced: str | None = None  # a status asked for through the control plane
+    forced_ran: int | None = None  # lines that had run when a forced expiry was asked for
     cancel_ran: int | None = None  # lines that had run when the cancel came
     validated: Validated | None = None
     output: Output | None = None
@@ -214,8 +215,9 @@ def next_step(status: Status, progress: Progress, plan: Plan, now: float) -> Ste
         return Step(Status.FAILED, now)
     if status == Status.IN_PROGRESS:
         assert progress.in_progress is not None
-        if forced == Status.EXPIRED:
-            return Step(Status.EXPIRED, now, output=OutputKey(lines_done(progress, plan, now), "expired"))
+        if forced == Status.EXPIRED:  # with the lines run when it was asked: the output job's key stays put
+            ran = lines_done(progress, plan, now) if progress.forced_ran is None else progress.forced_ran
+            return Step(Status.EXPIRED, now, output=OutputKey(ran, "expired"))
         if forced == Status.FINALIZING:
             return Step(Status.FINALIZING, now)
         if plan.expire_fraction is not None:
@@ -250,10 +252,18 @@ def cancel_step(status: Status, progress: Progress, now: float) -> Step | None:
     return Step(Status.CANCELLING, max(now, progress.last_stamp)) if status in CANCELLABLE else None
 
 
+def force(progress: Progress, plan: Plan, to: Status, now: float) -> None:
+    """Record a move asked for through the control plane, due at once. An expiry keeps the lines run by now: on the
+    real clock more would run while its output is written, and a key that moved would make it stale every time."""
+    progress.forced = to.value
+    if to == Status.EXPIRED:
+        progress.forced_ran = lines_done(progress, plan, now)
+
+
 def enter(progress: Progress, plan: Plan, came_from: Status, step: Step, at: float) -> None:
     """Record in `progress` that the batch left `came_from` by `step` at `at`: every status change, the
     scheduled, the forced and the cancels, is recorded here."""
-    progress.polls, progress.forced = 0, None
+    progress.polls, progress.forced, progress.forced_ran = 0, None, None
     if step.to == Status.IN_PROGRESS:
         progress.in_progress = at
     elif step.to == Status.FINALIZING:

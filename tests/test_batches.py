@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import openai
@@ -267,3 +268,18 @@ def test_create_rejects_bad_parameters(server, body: dict, message: str, param: 
     assert r.status_code == 400
     assert r.json() == {"error": {"message": message, "type": "invalid_request_error", "param": param,
                                   "code": code}}
+
+
+@pytest.mark.mockbatch(clock="real", validating_seconds=0, request_seconds=0.01, workers=0)
+def test_a_forced_expiry_on_the_real_clock_lands_at_once(mockbatch, mockbatch_client: openai.OpenAI) -> None:
+    """Lines keep running while the expiry's output is written; the batch still expires with the lines run when
+    it was asked for, not once all 3,000 (30 s) have run."""
+    batch = start_batch(mockbatch_client, [chat_line(i) for i in range(3000)])
+    while mockbatch_client.batches.retrieve(batch.id).status != "in_progress":
+        pass
+    mockbatch.control("POST", f"/batches/{batch.id}/transition", {"to": "expired"})  # answers as its output runs
+    deadline = time.monotonic() + 5
+    while (done := mockbatch_client.batches.retrieve(batch.id)).status != "expired" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert done.status == "expired"
+    assert done.request_counts is not None and 0 < done.request_counts.completed + done.request_counts.failed < 3000

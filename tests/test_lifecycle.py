@@ -17,6 +17,7 @@ from mockbatch.lifecycle import (
     Status,
     Step,
     Validated,
+    force,
     lines_done,
     next_step,
     request_counts,
@@ -95,3 +96,13 @@ def test_polls_manual_forced_and_fraction() -> None:
     partial = Plan(expire_fraction=0.5, per_request=1)
     step = next_step(Status.IN_PROGRESS, Progress(created=0, in_progress=1, validated=validated(8)), partial, NOW)
     assert step == Step(Status.EXPIRED, 5, output=OutputKey(4, "expired"))
+
+
+def test_a_forced_expiry_keeps_the_lines_run_when_it_was_asked() -> None:
+    """On the real clock more lines run while the expiry's output is written: its key must not move with them, or
+    the written output would be stale every time and the batch would expire only once every line had run."""
+    running = Progress(created=0, in_progress=1, validated=validated(100))
+    force(running, PLAN, Status.EXPIRED, 3)  # 4 lines at 0.5 s each by t=3
+    for now in (3, 10, 40):
+        assert next_step(Status.IN_PROGRESS, running, PLAN, now) == Step(Status.EXPIRED, now,
+                                                                        output=OutputKey(4, "expired"))

@@ -15,7 +15,7 @@ from mockbatch.engine.files import Files
 from mockbatch.engine.scenario import ActiveScenario
 from mockbatch.engine.scheduler import Scheduler
 from mockbatch.errors import Conflict, InvalidRequest, StorageFull
-from mockbatch.lifecycle import Progress, Status
+from mockbatch.lifecycle import Plan, Progress, Status
 from mockbatch.scenarios import Scenario, quoted
 from mockbatch.store import Store, Tx
 from mockbatch.traffic import Traffic
@@ -107,7 +107,7 @@ class Control:
             fresh = await tx.get_batch(batch_id)
             assert fresh is not None
             progress = Progress.from_dict(fresh.progress)
-            progress.forced = target.value
+            lifecycle.force(progress, Plan.from_dict(fresh.plan), target, self.clock.now())
             fresh.progress = progress.to_dict()
             await tx.update_batch(fresh)
         if validated is None and row.status == Status.VALIDATING:
