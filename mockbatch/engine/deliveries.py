@@ -101,8 +101,8 @@ class Deliveries:
         if self._paused or now < self._stalled_until:
             return
         async with self.store.read() as tx:
-            due = await tx.due_deliveries(now)
-        for key in dict.fromkeys(d.endpoint_id or CONFIGURED for d in due):
+            keys = await tx.due_endpoints(now)
+        for key in keys:
             running = self._senders.get(key)
             if running is None or running.done():
                 task = self._senders[key] = asyncio.create_task(self._send_all(key))
