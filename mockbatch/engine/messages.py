@@ -195,18 +195,19 @@ class MessageBatches:
         return view(await self.batches.view(row))
 
     # -- reading ---------------------------------------------------------------------------------------------------
-    async def _row(self, tenant: str, batch_id: str) -> BatchRow:
-        """The batch as it stands now (404 for another tenant's, OpenAI's, or a deleted one)."""
+    async def _row(self, tenant: str, batch_id: str, settle: bool = True) -> BatchRow:
+        """The batch (404 for another tenant's, OpenAI's, or a deleted one), moved on to now unless `settle` is
+        false (for a caller that hands it to `Batches`, which moves it on itself)."""
         async with self.store.read() as tx:
             row = await tx.get_batch(batch_id, tenant)
         if row is None or "message_batch" not in row.batch or row.batch["message_batch"].get("deleted"):
             raise not_found(batch_id)
-        if row.status not in TERMINAL_VALUES:
+        if settle and row.status not in TERMINAL_VALUES:
             row = await self.scheduler.settle(batch_id, tenant)
         return row
 
     async def retrieve(self, key: str, batch_id: str) -> dict[str, Any]:
-        await self._row(TENANT + key, batch_id)
+        await self._row(TENANT + key, batch_id, settle=False)
         return view(await self.batches.retrieve(TENANT + key, batch_id))  # a retrieve is a poll (scenario phases)
 
     async def list(self, key: str, before: str | None, after: str | None, limit: int,
@@ -255,7 +256,7 @@ class MessageBatches:
 
     # -- changing ---------------------------------------------------------------------------------------------------
     async def cancel(self, key: str, batch_id: str) -> dict[str, Any]:
-        await self._row(TENANT + key, batch_id)
+        await self._row(TENANT + key, batch_id, settle=False)
         try:
             return view(await self.batches.cancel(TENANT + key, batch_id))
         except Conflict:
