@@ -57,20 +57,22 @@ def match_line(rules: tuple[LineRule, ...], seed: int, batch_id: str, index: int
 
 @dataclass(frozen=True)
 class Rules:
-    """Where the providers' batch APIs differ, by flavour (the surface a batch came through): declared here, read
-    where they apply, so that no place has to ask which provider it is."""
+    """Where the providers' batch APIs differ, by flavour (the surface a batch or a file came through): declared
+    here, read where they apply, so that no place has to ask which provider it is."""
 
     expires_at_window: bool = True  # a job still running at its 24 h window expires (Azure's runs on)
     empty_error_file: bool = False  # a job with no failed line still names an empty error file (Azure)
     max_lines: int | None = None  # requests per input file; None: the endpoint's own limit (Azure: 100,000)
     model_word: str = "model"  # lines naming different models: "The <word> '…' … for a single <word>."
     mismatch_code: str = "mismatched_model"
+    short_endpoints: bool = False  # a create may name the endpoint without its `/v1` ("/chat/completions": Azure's)
+    file_ttl: tuple[int, int] = (3600, 2_592_000)  # the `expires_after.seconds` an upload may ask (Azure: 14-30 days)
 
 
 FLAVOURS = {
     "openai": Rules(),
     "azure": Rules(expires_at_window=False, empty_error_file=True, max_lines=100_000, model_word="deployment",
-                   mismatch_code="model_mismatch"),
+                   mismatch_code="model_mismatch", short_endpoints=True, file_ttl=(1_209_600, 2_592_000)),
 }
 
 

@@ -282,4 +282,4 @@ def test_a_forced_expiry_on_the_real_clock_lands_at_once(mockbatch, mockbatch_cl
     while (done := mockbatch_client.batches.retrieve(batch.id)).status != "expired" and time.monotonic() < deadline:
         time.sleep(0.02)
     assert done.status == "expired"
-    assert done.request_counts is not None and 0 < done.request_counts.completed + done.request_counts.failed < 3000
+    assert done.request_counts is not None and done.request_counts.completed + done.request_counts.failed < 3000

@@ -10,12 +10,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from mockbatch.api.render import answer, api_key, engine, json_response, keep_body
+from mockbatch.api.render import SCENARIO_HEADER, answer, api_key, engine, json_response, keep_body
 from mockbatch.api.routing import ANTHROPIC
 from mockbatch.engine.messages import MAX_BYTES, request_too_large
 from mockbatch.errors import InvalidRequest
-
-SCENARIO_HEADER = "x-mockbatch-scenario"
 
 
 def _finite(text: str) -> float:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockbatch.api.render import answer, engine, int_param, json_body, json_response, tenant
+from mockbatch.api.render import SCENARIO_HEADER, answer, engine, int_param, json_body, json_response, tenant
 from mockbatch.api.routing import OPENAI
 
 
 @OPENAI.handles("batches.create")
-async def create_batch(request: Request) -> Response:
+async def create_batch(request: Request, flavour: str = "openai") -> Response:
+    """POST /batches, through the surface of `flavour` (plan.FLAVOURS: its rules, frozen onto the batch)."""
     who = tenant(request)
-    scenario = request.headers.get("x-mockbatch-scenario")
-    return answer(request, await engine(request).batches.create(who, await json_body(request), scenario))
+    scenario = request.headers.get(SCENARIO_HEADER)
+    return answer(request, await engine(request).batches.create(who, await json_body(request), scenario, flavour))
 
 
 @OPENAI.handles("batches.list")

@@ -14,13 +14,20 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockbatch.api.render import ANSWER, AZURE_TENANT, error_body, error_style, presented_key, scripted_error
+from mockbatch.api.render import (
+    ANSWER,
+    AZURE_TENANT,
+    SCENARIO_HEADER,
+    error_body,
+    error_style,
+    presented_key,
+    scripted_error,
+)
 from mockbatch.errors import MockBatchError
 from mockbatch.operations import SURFACES
 from mockbatch.scenarios import Fault
 from mockbatch.traffic import Entry, operation
 
-SCENARIO_HEADER = b"x-mockbatch-scenario"
 JOURNALED = tuple(surface.prefix + "/" for surface in SURFACES if surface.journaled)  # "/v1/", "/openai/"
 
 
@@ -78,7 +85,7 @@ class Faults:
                       path_ids.get("file_id"))
         engine.traffic.journal.append(entry)
         try:
-            scenario = engine.active.pick(None, _header(scope, SCENARIO_HEADER))
+            scenario = engine.active.pick(None, _header(scope, SCENARIO_HEADER.encode()))
         except MockBatchError as exc:
             entry.status = exc.status
             await _json(send, exc.status, error_body(path, exc.status, exc.message, exc.param, exc.code, exc.type))

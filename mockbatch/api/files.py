@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from mockbatch.api.render import answer, choice_param, engine, int_param, json_response, tenant
 from mockbatch.api.routing import OPENAI
-from mockbatch.engine.files import FILE_TTL_RANGE, MAX_FILE_BYTES
+from mockbatch.engine.files import MAX_FILE_BYTES
 from mockbatch.errors import InvalidRequest, PayloadTooLarge, invalid_type, missing_parameter
 
 READ_SIZE = 1 << 20
@@ -29,8 +29,8 @@ async def create_file(request: Request) -> Response:
     return await upload_file(request)
 
 
-async def upload_file(request: Request, ttl_range: tuple[int, int] = FILE_TTL_RANGE) -> Response:
-    """POST /files, multipart; `ttl_range`: the `expires_after.seconds` a surface allows (default: OpenAI's)."""
+async def upload_file(request: Request, flavour: str = "openai") -> Response:
+    """POST /files, multipart, through the surface of `flavour` (plan.FLAVOURS: its rules for the file)."""
     who = tenant(request)
     size = int(request.headers.get("content-length") or 0)
     if size > MAX_FILE_BYTES + (1 << 20):
@@ -51,7 +51,7 @@ async def upload_file(request: Request, ttl_range: tuple[int, int] = FILE_TTL_RA
         if not isinstance(purpose, str | None):
             raise InvalidRequest("Invalid type for 'purpose': expected a string.", param="purpose", code="invalid_type")
         created = await engine(request).files.create(who, upload.filename or "file", purpose, _chunks(upload),
-                                                    expires_after, ttl_range)
+                                                    expires_after, flavour)
     finally:
         await form.close()
     return answer(request, created)

@@ -57,6 +57,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return JSON(data, status_code=status, headers=headers)
 
 
+SCENARIO_HEADER = "x-mockbatch-scenario"  # a request's scenario, over the server's
 ANSWER = "mockbatch.answer"  # where `answer` leaves the object it sends, in the request's scope
 
 

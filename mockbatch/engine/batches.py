@@ -15,6 +15,7 @@ from mockbatch.engine.scheduler import TERMINAL_VALUES, Scheduler
 from mockbatch.errors import Conflict, InvalidRequest, batch_not_found
 from mockbatch.lifecycle import Plan, Progress, Status, Validated
 from mockbatch.objects import Batch, page
+from mockbatch.plan import FLAVOURS
 from mockbatch.store import BatchRow, Store
 from mockbatch.validation import MAX_INPUT_BYTES, check_create, check_input_file, first_model
 
@@ -36,10 +37,13 @@ class Batches:
     async def create(self, tenant: str, params: dict[str, Any], scenario: str | None = None,
                      flavour: str = "openai") -> dict[str, Any]:
         """A new batch; `flavour` ("openai" or "azure", the surface it came through) is frozen onto its plan."""
+        given, known = params.get("endpoint"), self.models.endpoints
+        if FLAVOURS[flavour].short_endpoints and isinstance(given, str) and given not in known \
+                and "/v1" + given in known:  # Azure's documented "/chat/completions" for the lines' "/v1/..."
+            params = {**params, "endpoint": "/v1" + given}
         check_create(params, self.models)
         plan = self.scenario.plan((params.get("metadata") or {}).get("mockbatch_scenario"), scenario)
-        if flavour != plan.flavour:
-            plan = replace(plan, flavour=flavour)
+        plan = replace(plan, flavour=flavour)
         async with self.store.transaction() as tx:
             source = await tx.get_file(tenant, params["input_file_id"])
             if source is not None and self.files.hidden(tenant, source.id):

@@ -13,12 +13,12 @@ from mockbatch.errors import InvalidRequest, PayloadTooLarge, file_not_found, in
 from mockbatch.jobs import Runner
 from mockbatch.lifecycle import TERMINAL as TERMINAL_STATUSES
 from mockbatch.objects import BATCH_FILE_TTL, FileObject, page
+from mockbatch.plan import FLAVOURS
 from mockbatch.store import CHUNK, FileRow, Store
 from mockbatch.validation import check_batch_head, check_filename, check_purpose
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
-FILE_TTL_RANGE = (3600, 2_592_000)  # `expires_after.seconds` OpenAI accepts: 1 hour to 30 days
 HIDDEN_MAX = 1_000  # files kept invisible at once (the invisible_file fault); the oldest are forgotten first
 
 
@@ -81,11 +81,11 @@ class Files:
     _hidden: dict[tuple[str, str], float] = field(default_factory=dict, init=False)  # -> when visible again
 
     async def create(self, tenant: str, filename: str, purpose: Any, content: AsyncIterator[bytes],
-                     expires_after: dict[str, Any] | None = None,
-                     ttl_range: tuple[int, int] = FILE_TTL_RANGE) -> dict[str, Any]:
+                     expires_after: dict[str, Any] | None = None, flavour: str = "openai") -> dict[str, Any]:
+        """A file uploaded through the surface of `flavour`, whose rules bound its `expires_after`."""
         purpose = check_purpose(purpose)
         check_filename(filename, purpose)  # purpose batch: a .jsonl file
-        ttl = file_ttl(expires_after, ttl_range)
+        ttl = file_ttl(expires_after, FLAVOURS[flavour].file_ttl)
         async with streamed(self.store, content, MAX_FILE_BYTES, file_too_large) as s:
             if purpose == "batch":
                 check_batch_head(s.head, complete=s.size == len(s.head))
@@ -151,7 +151,8 @@ class Files:
         self._hidden.clear()
 
 
-def file_ttl(expires_after: dict[str, Any] | None, ttl_range: tuple[int, int] = FILE_TTL_RANGE) -> int | None:
+def file_ttl(expires_after: dict[str, Any] | None, ttl_range: tuple[int, int] = FLAVOURS["openai"].file_ttl
+             ) -> int | None:
     """The seconds of a multipart upload's `expires_after` (bracket fields arrive as strings), within
     `ttl_range` (inclusive)."""
     if not expires_after:
