@@ -131,6 +131,19 @@ def json_type(value: object) -> str:
     return _TYPE_WORDS[json_kind(value)]
 
 
+# Anthropic's error types, by status (its envelope: `{"type": "error", "error": {"type", "message"}}`).
+ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+               403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+               500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
+
+
+def anthropic_envelope(status: int, message: str, kind: str | None = None) -> dict[str, Any]:
+    """Anthropic's error body; its `type` follows the status unless `kind` is one of Anthropic's."""
+    if kind not in ANTHROPIC_ERROR_TYPES.values():
+        kind = ANTHROPIC_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
 # -- the envelope of a scripted status (scenario faults and line rules) -----------------------------------
 DEFAULT_ERRORS: dict[int, tuple[str, str | None, str]] = {  # status -> (type, code, message)
     400: ("invalid_request_error", None, "Bad request."),

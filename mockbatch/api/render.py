@@ -19,13 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockbatch import ids, operations
 from mockbatch.engine import Engine
-from mockbatch.engine.messages import error_envelope as anthropic_envelope
 from mockbatch.engine.messages import rfc3339
 from mockbatch.errors import (
     InvalidRequest,
     MockBatchError,
     PayloadTooLarge,
     Unauthorized,
+    anthropic_envelope,
     envelope,
     invalid_type,
     invalid_value,

@@ -31,7 +31,7 @@ from mockbatch.engine.batches import Batches
 from mockbatch.engine.files import streamed
 from mockbatch.engine.scenario import ActiveScenario
 from mockbatch.engine.scheduler import TERMINAL_VALUES, Scheduler
-from mockbatch.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
+from mockbatch.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge, anthropic_envelope
 from mockbatch.lifecycle import Progress, Validated
 from mockbatch.objects import Batch
 from mockbatch.store import BatchRow, FileRow, Store
@@ -47,18 +47,6 @@ _LINE_MIDDLE = f'"method":"POST","url":"{MESSAGES}","body":{{"model":"{BATCH_MOD
 
 STATUS = {"validating": "in_progress", "in_progress": "in_progress", "finalizing": "in_progress",
           "cancelling": "canceling", "completed": "ended", "expired": "ended", "cancelled": "ended", "failed": "ended"}
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-               403: "permission_error", 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-               500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
-
-
-def error_envelope(status: int, message: str, kind: str | None = None) -> dict[str, Any]:
-    """Anthropic's error body; its `type` follows the status unless `kind` is one of Anthropic's."""
-    if kind not in ERROR_TYPES.values():
-        kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": kind, "message": message}}
-
-
 def rfc3339(t: float) -> str:
     """A (virtual) unix time as Anthropic writes times: `2024-09-24T18:37:24.100435Z`."""
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -301,7 +289,7 @@ class MessageBatches:
             if row.status == "failed":
                 problem = ((b.get("errors") or {}).get("data") or [{}])[0]
                 status = 500 if problem.get("code") == "server_error" else 400
-                result = {"type": "errored", "error": error_envelope(status, problem.get("message") or "Failed.")}
+                result = {"type": "errored", "error": anthropic_envelope(status, problem.get("message") or "Failed.")}
             else:
                 result = {"type": "expired" if row.status == "expired" else "canceled"}
             return _convert([source.blob_id], self.store, lambda line: {"custom_id": line["custom_id"],
@@ -340,7 +328,7 @@ def result_line(line: dict[str, Any]) -> dict[str, Any]:
     if response is None:  # never ran
         kind = {"batch_expired": "expired", "batch_cancelled": "canceled"}.get(error.get("code"))
         result = {"type": kind} if kind else {
-            "type": "errored", "error": error_envelope(500, error.get("message") or "Internal server error")}
+            "type": "errored", "error": anthropic_envelope(500, error.get("message") or "Internal server error")}
         return {"custom_id": line["custom_id"], "result": result}
     status, body = response["status_code"], response.get("body")
     if 200 <= status < 300:
@@ -348,7 +336,7 @@ def result_line(line: dict[str, Any]) -> dict[str, Any]:
     if not (isinstance(body, dict) and body.get("type") == "error"):  # a scenario's rule, a line the server failed
         inner = body.get("error") if isinstance(body, dict) else None
         message = inner.get("message") if isinstance(inner, dict) else None
-        body = error_envelope(status, message if isinstance(message, str) else f"Error {status}.")
+        body = anthropic_envelope(status, message if isinstance(message, str) else f"Error {status}.")
     return {"custom_id": line["custom_id"], "result": {"type": "errored", "error": body}}
 
 

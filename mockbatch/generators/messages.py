@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from mockbatch.errors import anthropic_envelope
 from mockbatch.generators import schema
 from mockbatch.generators.base import Generated, LineContext, Usage, estimate_tokens, json_tokens, text
 
@@ -37,11 +38,6 @@ class Refused(Exception):
         self.message, self.kind, self.status = message, kind, status
 
 
-def error_body(kind: str, message: str) -> dict[str, Any]:
-    """Anthropic's error body."""
-    return {"type": "error", "error": {"type": kind, "message": message}}
-
-
 def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
     params = body.get("params")
     try:
@@ -54,7 +50,7 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         answer["usage"], counted = usage(params, answer["content"])
         return Generated(answer, counted)
     except Refused as exc:
-        return Generated(error_body(exc.kind, exc.message), Usage(), exc.status)
+        return Generated(anthropic_envelope(exc.status, exc.message, exc.kind), Usage(), exc.status)
 
 
 # -- the checks Anthropic makes when a request runs -----------------------------------------------------------
