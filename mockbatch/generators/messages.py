@@ -21,13 +21,12 @@ from typing import Any
 from mockbatch.errors import anthropic_envelope
 from mockbatch.generators import schema
 from mockbatch.generators.base import Generated, LineContext, Usage, estimate_tokens, json_tokens, text
+from mockbatch.generators.tools import AUTO_CALL_RATE, PARALLEL_RATE  # OpenAI's rates, on Claude's tools too
 
 IMAGE_TOKENS = 1_600  # an image or document block (Anthropic: about width * height / 750 for a 1.2 MP image)
 FRAMING = 3  # tokens around each message
 CACHE_MIN_TOKENS = 1_024  # the shortest prefix Anthropic caches (Sonnet and Opus models)
 MIN_THINKING_BUDGET = 1_024
-AUTO_CALL_RATE = 0.5  # how often `tool_choice: auto` (the default with tools) calls one
-PARALLEL_RATE = 0.25  # how often a call is two calls, unless `disable_parallel_tool_use`
 STOP_SEQUENCE_RATE = 0.25  # how often a text answer ends on one of the `stop_sequences`
 TOOL_CHOICES = ("auto", "any", "tool", "none")
 
@@ -44,9 +43,9 @@ def generate(body: dict[str, Any], ctx: LineContext) -> Generated:
         if not isinstance(params, dict):
             raise Refused("params: Input should be a valid dictionary")
         served = body.get("served")
-        check(params, served)
+        tools, choice, budget = check(params, served)
         assert isinstance(served, dict)
-        answer = message(params, served, ctx)
+        answer = message(params, served, ctx, tools, choice, budget)
         answer["usage"], counted = usage(params, answer["content"])
         return Generated(answer, counted)
     except Refused as exc:
@@ -58,9 +57,10 @@ def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check(params: dict[str, Any], served: Any) -> None:
+def check(params: dict[str, Any], served: Any) -> tuple[list[dict[str, Any]], str, int]:
     """Refused for the first problem of `params`: its shape first (pydantic-style `field: problem` messages),
-    then the model, then what depends on the model."""
+    then the model, then what depends on the model. What the answer follows: the custom tools, the tool choice and
+    the thinking budget (0: none)."""
     for name in ("model", "max_tokens", "messages"):
         if params.get(name) is None:
             raise Refused(f"{name}: Field required")
@@ -109,6 +109,7 @@ def check(params: dict[str, Any], served: Any) -> None:
     budget = _check_thinking(params, served)
     if budget and choice in ("any", "tool"):
         raise Refused("Thinking may not be enabled when tool_choice forces tool use.")
+    return tools, choice, budget
 
 
 def _check_tools(params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -178,18 +179,18 @@ def _check_thinking(params: dict[str, Any], served: dict[str, Any]) -> int:
 
 
 # -- the answer -----------------------------------------------------------------------------------------------
-def message(params: dict[str, Any], served: dict[str, Any], ctx: LineContext) -> dict[str, Any]:
+def message(params: dict[str, Any], served: dict[str, Any], ctx: LineContext, tools: list[dict[str, Any]],
+            choice: str, budget: int) -> dict[str, Any]:
+    """The answer, following what `check` found: the custom tools, the tool choice and the thinking budget."""
     rng = ctx.rng
     limit = params["max_tokens"]
     content: list[dict[str, Any]] = []
     spent = 0
-    if _check_thinking(params, served):
+    if budget:
         thought = text(rng, 1, 4)
         content.append({"type": "thinking", "thinking": thought,
                         "signature": base64.b64encode(ctx.randbytes(96)).decode()})
         spent += estimate_tokens(thought)
-    tools = _check_tools(params)
-    choice = _check_tool_choice(params, tools)
     chosen: list[dict[str, Any]] = []
     if choice == "tool":
         chosen = [t for t in tools if t["name"] == params["tool_choice"]["name"]]
