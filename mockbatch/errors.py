@@ -98,14 +98,16 @@ def type_message(param: str, expected: str, got: object) -> str:
     return f"Invalid type for '{param}': expected {expected}, but got {json_type(got)} instead."
 
 
-def range_problem(param: str, value: int, low: int | None, high: int | None) -> tuple[str, str] | None:
-    """The message and code for an integer outside [low, high] (None: no bound), else None."""
+def range_problem(param: str, value: float, low: float | None, high: float | None,
+                  noun: str = "integer") -> tuple[str, str] | None:
+    """The message and code for a number (`noun`: "integer" or "decimal") outside [low, high] (None: no bound),
+    else None."""
     if low is not None and value < low:
-        return (f"Invalid '{param}': integer below minimum value. Expected a value >= {low}, but got {value} "
-                "instead.", "integer_below_min_value")
+        return (f"Invalid '{param}': {noun} below minimum value. Expected a value >= {low}, but got {value} "
+                f"instead.", f"{noun}_below_min_value")
     if high is not None and value > high:
-        return (f"Invalid '{param}': integer above maximum value. Expected a value <= {high}, but got {value} "
-                "instead.", "integer_above_max_value")
+        return (f"Invalid '{param}': {noun} above maximum value. Expected a value <= {high}, but got {value} "
+                f"instead.", f"{noun}_above_max_value")
     return None
 
 
@@ -122,13 +124,13 @@ def json_kind(value: object) -> str:
     return "string" if isinstance(value, str) else "array" if isinstance(value, list) else "object"
 
 
-_TYPE_WORDS = {"null": "null", "boolean": "a boolean", "integer": "an integer", "number": "a decimal",
+TYPE_WORDS = {"null": "null", "boolean": "a boolean", "integer": "an integer", "number": "a decimal",
                "string": "a string", "array": "an array", "object": "an object"}
 
 
 def json_type(value: object) -> str:
     """The type of a value as OpenAI's messages name it ("a decimal", "an array", …)."""
-    return _TYPE_WORDS[json_kind(value)]
+    return TYPE_WORDS[json_kind(value)]
 
 
 # Anthropic's error types, by status (its envelope: `{"type": "error", "error": {"type", "message"}}`).

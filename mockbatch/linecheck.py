@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mockbatch import catalog
-from mockbatch.errors import json_kind, range_problem, type_message, value_message
+from mockbatch.errors import TYPE_WORDS, json_kind, range_problem, type_message, value_message
 
 DATA = Path(__file__).with_name("data") / "requests.json"
 # Where a top-level unknown parameter gets the legacy words ("Unrecognized request argument supplied: foo", with
@@ -58,8 +58,6 @@ ANY = frozenset({str, int, float, bool, list, dict, NONE})
 # A value's Python type -> how a message names it, as `errors.json_type` does.
 _NOUNS = {"string": "strings", "integer": "integers", "number": "decimals", "boolean": "booleans", "array": "arrays",
           "object": "objects"}
-_ARTICLED = {"string": "a string", "integer": "an integer", "number": "a decimal", "boolean": "a boolean",
-             "array": "an array", "object": "an object"}
 
 
 class Fail:
@@ -109,10 +107,6 @@ class Node:
 
 def type_fail(expected: str, value: Any) -> Fail:
     return Fail("type", lambda p: (type_message(p, expected, value), "invalid_type"))
-
-
-def _number(value: Any) -> str:
-    return str(value)
 
 
 class Compiler:
@@ -573,26 +567,16 @@ def _number_check(schema: dict[str, Any], kind: str) -> Callable[[Any], Fail | N
     low_x, high_x = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
     if low is None and high is None and low_x is None and high_x is None:
         return None
-    integer = kind == "integer"
+    noun = "integer" if kind == "integer" else "decimal"
 
     def check(value: int | float) -> Fail | None:
-        if integer:
-            problem = range_problem("", value, low, high)
-            if problem is not None:
-                message, code = problem
-                return Fail("range", lambda p: (f"Invalid '{p}'" + message[len("Invalid ''"):], code))
-        elif (low is not None and value < low) or (high is not None and value > high):
-            above = high is not None and value > high
-            bound = high if above else low
-            return Fail("range", lambda p: (
-                f"Invalid '{p}': decimal {'above maximum' if above else 'below minimum'} value. Expected a value "
-                f"{'<=' if above else '>='} {_number(bound)}, but got {_number(value)} instead.",
-                f"decimal_{'above_max' if above else 'below_min'}_value"))
+        if (low is not None and value < low) or (high is not None and value > high):
+            return Fail("range", lambda p: range_problem(p, value, low, high, noun))  # type: ignore[arg-type,return-value]
         for bound, above in ((low_x, False), (high_x, True)):
             if bound is not None and not isinstance(bound, bool) and (value >= bound if above else value <= bound):
-                return Fail("range", lambda p, bound=bound, above=above, noun="integer" if integer else "decimal": (
+                return Fail("range", lambda p, bound=bound, above=above: (
                     f"Invalid '{p}': {noun} {'above maximum' if above else 'below minimum'} value. Expected a value "
-                    f"{'<' if above else '>'} {_number(bound)}, but got {_number(value)} instead.",
+                    f"{'<' if above else '>'} {bound}, but got {value} instead.",
                     f"{noun}_{'above_max' if above else 'below_min'}_value"))
         return None
     return check
@@ -616,7 +600,7 @@ def _kinds(compiler: Compiler, schema: Any, depth: int = 0) -> list[tuple[str, s
     for kind in compiler.declared(schema) or (["object"] if "properties" in schema else []):
         if kind == "null":
             continue
-        words = _ARTICLED[kind]
+        words = TYPE_WORDS[kind]
         if kind == "array":
             inner = {k for k, _ in _kinds(compiler, schema.get("items"), depth + 1)}
             words = f"array of {_NOUNS[inner.pop()]}" if len(inner) == 1 else "array"
