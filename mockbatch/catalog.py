@@ -124,26 +124,26 @@ _CLAUDE = (MESSAGES,)
 
 
 def _claude(name: str, snapshot: str, max_output: int, thinking: bool = True) -> Model:
-    """A Claude model: `reasoning` says whether it takes extended thinking."""
+    """A Claude model; `thinking`: whether it takes extended thinking (its `reasoning`)."""
     return Model(name, snapshot, _CLAUDE, reasoning=thinking, context_window=200_000, owned_by="anthropic",
                  max_output=max_output)
 
 
 CLAUDE_MODELS: dict[str, Model] = by_names((
-    _claude("claude-opus-4-5", "claude-opus-4-5-20251101", 64_000, thinking=True),
-    _claude("claude-haiku-4-5", "claude-haiku-4-5-20251001", 64_000, thinking=True),
-    _claude("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", 64_000, thinking=True),
-    _claude("claude-opus-4-1", "claude-opus-4-1-20250805", 32_000, thinking=True),
-    _claude("claude-opus-4-0", "claude-opus-4-20250514", 32_000, thinking=True),
-    _claude("claude-sonnet-4-0", "claude-sonnet-4-20250514", 64_000, thinking=True),
-    _claude("claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219", 64_000, thinking=True),
+    _claude("claude-opus-4-5", "claude-opus-4-5-20251101", 64_000),
+    _claude("claude-haiku-4-5", "claude-haiku-4-5-20251001", 64_000),
+    _claude("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", 64_000),
+    _claude("claude-opus-4-1", "claude-opus-4-1-20250805", 32_000),
+    _claude("claude-opus-4-0", "claude-opus-4-20250514", 32_000),
+    _claude("claude-sonnet-4-0", "claude-sonnet-4-20250514", 64_000),
+    _claude("claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219", 64_000),
     _claude("claude-3-5-haiku-latest", "claude-3-5-haiku-20241022", 8_192, thinking=False),
     _claude("claude-3-haiku-20240307", "claude-3-haiku-20240307", 4_096, thinking=False),
     # Undated in the SDK's `Model` literal (anthropic 2.15): the name is the id the API reports.
-    _claude("claude-opus-4-6", "claude-opus-4-6", 128_000, thinking=True),
-    _claude("claude-sonnet-4-6", "claude-sonnet-4-6", 64_000, thinking=True),
-    _claude("claude-opus-4-7", "claude-opus-4-7", 128_000, thinking=True),
-    _claude("claude-opus-4-8", "claude-opus-4-8", 128_000, thinking=True),
+    _claude("claude-opus-4-6", "claude-opus-4-6", 128_000),
+    _claude("claude-sonnet-4-6", "claude-sonnet-4-6", 64_000),
+    _claude("claude-opus-4-7", "claude-opus-4-7", 128_000),
+    _claude("claude-opus-4-8", "claude-opus-4-8", 128_000),
     Model(BATCH_MODEL, BATCH_MODEL, _CLAUDE, owned_by="mockbatch"),
 ))
 

