@@ -213,7 +213,7 @@ class Deliveries:
         """Make the event of a batch that has just ended (in the transaction that ends it), for each endpoint of
         its tenant subscribed to that type, and the configured one. Only OpenAI's batches (and Azure's, which
         share their ids) have events; Anthropic's Message Batches have none."""
-        if not row.id.startswith("batch_"):
+        if "message_batch" in row.batch:
             return
         event_type = f"batch.{row.status}"
         targets = [(e.id, e.endpoint["url"]) for e in reversed(await tx.list_endpoints(row.tenant))

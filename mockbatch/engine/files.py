@@ -9,16 +9,15 @@ from typing import Any
 
 from mockbatch import ids
 from mockbatch.clock import Clock
+from mockbatch.engine.scheduler import TERMINAL_VALUES
 from mockbatch.errors import InvalidRequest, PayloadTooLarge, file_not_found, invalid_value
 from mockbatch.jobs import Runner
-from mockbatch.lifecycle import TERMINAL as TERMINAL_STATUSES
 from mockbatch.objects import BATCH_FILE_TTL, FileObject, page
 from mockbatch.plan import FLAVOURS
 from mockbatch.store import CHUNK, FileRow, Store
 from mockbatch.validation import check_batch_head, check_filename, check_purpose
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
-TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
 HIDDEN_MAX = 1_000  # files kept invisible at once (the invisible_file fault); the oldest are forgotten first
 
 
@@ -123,7 +122,7 @@ class Files:
             row = await tx.get_file(tenant, file_id)
             if row is None:
                 raise file_not_found(file_id)
-            if await tx.file_in_use(file_id, TERMINAL):
+            if await tx.file_in_use(file_id, TERMINAL_VALUES):
                 await tx.mark_file_deleted(file_id)  # an in-flight batch still reads it; purged when it ends
             else:
                 await tx.delete_file(file_id)

@@ -15,9 +15,9 @@ from typing import Any
 
 from mockbatch import ids
 from mockbatch.clock import Clock
-from mockbatch.engine.files import streamed
+from mockbatch.engine.files import file_object, streamed
 from mockbatch.errors import InvalidRequest, NotFound, PayloadTooLarge, invalid_type, missing_parameter
-from mockbatch.objects import BATCH_FILE_TTL, FileObject
+from mockbatch.objects import BATCH_FILE_TTL
 from mockbatch.store import BlobIO, FileRow, PartRow, Store, UploadRow
 from mockbatch.validation import check_expires_after, check_filename, check_purpose, check_range
 
@@ -196,6 +196,5 @@ def _upload_object(row: UploadRow, file: FileRow | None = None) -> dict[str, Any
         "purpose": row.purpose,
         "status": row.status,
         "expires_at": row.expires_at,
-        "file": None if file is None else FileObject(file.id, file.bytes, file.created_at, file.filename,
-                                                      file.purpose, file.expires_at).to_dict(),
+        "file": None if file is None else file_object(file),
     }

@@ -123,7 +123,7 @@ class Webhooks:
         return {"object": "webhook_endpoint.test", "webhook_endpoint_id": e.id, "event_type": event_type,
                 "status_code": status, "success": True}
 
-    # -- the delivery log -----------------------------------------------------------------------
+
 def _unknown(params: dict[str, Any], known: tuple[str, ...]) -> None:
     for key in params:
         if key not in known:
