@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mockbatch import __version__, catalog
-from mockbatch.settings import Settings, SettingsError, parse_start_time
+from mockbatch.settings import Settings, SettingsError
 
 # An unusable setting stops `serve` with this status, the one click gives a bad option value of its own (a
 # --clock it does not know). server.STARTUP_FAILURE (3) is for a start that fails with usable settings.
@@ -87,10 +87,9 @@ def serve(api_keys: tuple[str, ...], start_time: str | None, **options: object) 
     from mockbatch.scenarios import ScenarioBook, ScenarioError
     from mockbatch.server import serve as run
 
-    keys = tuple(k.strip() for key in api_keys for k in key.split(",") if k.strip())
     try:
-        settings = Settings(api_keys=keys, start_time=parse_start_time(start_time), warm_workers=True,
-                            **options)  # type: ignore[arg-type]
+        settings = Settings(api_keys=api_keys, start_time=start_time, warm_workers=True,  # type: ignore[arg-type]
+                            **options)
         book = ScenarioBook(settings.scenarios_dir)
         book.configure(settings.scenario)
         catalog.build(settings.models_file)

@@ -17,7 +17,7 @@ import uvicorn
 
 from mockbatch.api.render import LOGGED
 from mockbatch.app import create_app
-from mockbatch.settings import Settings, parse_start_time
+from mockbatch.settings import Settings
 
 STARTUP_FAILURE = 3
 
@@ -117,16 +117,8 @@ class _Watch:
 
 
 def server_settings(**settings: Any) -> Settings:
-    """Settings as MockBatchServer (and the pytest plugin) take them: a free port by default, `api_keys` a list
-    or one comma-separated string (as in MOCKBATCH_API_KEYS), `start_time` unix seconds or ISO 8601."""
-    settings.setdefault("port", 0)
-    if "api_keys" in settings:
-        keys = settings["api_keys"]
-        keys = keys.split(",") if isinstance(keys, str) else keys
-        settings["api_keys"] = tuple(k.strip() for k in keys if k.strip())
-    if "start_time" in settings:
-        settings["start_time"] = parse_start_time(settings["start_time"])
-    return Settings(**settings)
+    """Settings as MockBatchServer (and the pytest plugin) take them: the CLI's, on a free port by default."""
+    return Settings(**{"port": 0, **settings})
 
 
 class MockBatchServer:

@@ -22,8 +22,8 @@ class Settings:
     clock: str = "real"  # "real" or "manual"
     time_scale: float = 1.0
     seed: int = 0
-    start_time: float | None = None  # virtual unix time at first start; None: the wall clock
-    api_keys: tuple[str, ...] = ()  # empty: any bearer token is accepted (and is its own tenant)
+    start_time: float | None = None  # virtual unix time at first start (ISO 8601 text is read too); None: now
+    api_keys: tuple[str, ...] = ()  # empty: any key is accepted (and is its own tenant); comma-separated text too
     validating_seconds: float = 1.0
     request_seconds: float = 0.5
     finalizing_seconds: float = 1.0
@@ -43,6 +43,10 @@ class Settings:
     tick_seconds: float = field(default=0.2, repr=False)  # how often the real clock's batches are moved on
 
     def __post_init__(self) -> None:
+        # As the CLI, the environment and keyword arguments give them: read here, once, for every way in.
+        object.__setattr__(self, "start_time", parse_start_time(self.start_time))
+        keys = [self.api_keys] if isinstance(self.api_keys, str) else self.api_keys
+        object.__setattr__(self, "api_keys", tuple(k.strip() for key in keys for k in key.split(",") if k.strip()))
         if self.clock not in ("real", "manual"):
             raise SettingsError(f"clock: expected 'real' or 'manual', got {self.clock!r}")
         if not 0 < self.time_scale <= MAX_SCALE:  # also refuses nan; inf would make every virtual time nan
@@ -74,8 +78,6 @@ class Settings:
         if not 0 < self.webhook_timeout <= 600:
             raise SettingsError("webhook-timeout: must be above 0 and at most 600 seconds, got "
                                 f"{self.webhook_timeout!r}")
-        if isinstance(self.api_keys, list):
-            object.__setattr__(self, "api_keys", tuple(self.api_keys))
 
 
     @property
