@@ -116,20 +116,19 @@ ANTHROPIC = Surface("anthropic", "/v1/messages", journaled=True, documented=Fals
 
 
 
-def _azure(name: str, prefix: str, id_prefix: str) -> Surface:
+def _azure(name: str, prefix: str) -> Surface:
     """Azure OpenAI's Files, Uploads, Batches and Models at `prefix` (no webhook endpoints: Azure has none): OpenAI's
-    operations under OpenAI's names (so the journal and a scenario's faults treat an Azure request as OpenAI's: a
-    fault on `batches.create` hits both), with operationIds of their own. Errors in Azure's envelope; auth by
-    `api-key` (or a bearer token): render.tenant."""
-    return Surface(name, prefix, journaled=True, documented=False, errors="azure", operations=tuple(
-        Operation(op.name, op.method, op.path, id_prefix + op.operation_id[:1].upper() + op.operation_id[1:],
-                  op.description, op.hot) for op in OPENAI.operations if not op.name.startswith("webhooks.")))
+    operations themselves (so the journal and a scenario's faults treat an Azure request as OpenAI's: a fault on
+    `batches.create` hits both). Errors in Azure's envelope; auth by `api-key` (or a bearer token): render.tenant.
+    Not in /openapi.json, so OpenAI's operationIds are not repeated there."""
+    return Surface(name, prefix, journaled=True, documented=False, errors="azure",
+                   operations=tuple(op for op in OPENAI.operations if not op.name.startswith("webhooks.")))
 
 
 # Azure OpenAI, on the same engine: the classic paths (`{endpoint}/openai/batches?api-version=...`, as
 # `openai.AzureOpenAI` calls them) and the v1 paths (`{endpoint}/openai/v1/batches`, no api-version).
-AZURE = _azure("azure", "/openai", "azure")
-AZURE_V1 = _azure("azure_v1", "/openai/v1", "azureV1")
+AZURE = _azure("azure", "/openai")
+AZURE_V1 = _azure("azure_v1", "/openai/v1")
 
 CONTROL = Surface("control", "/_mockbatch", operations=(
     Operation("control.health", "GET", "/health", "health", "Is the server up (open even with --api-key)."),

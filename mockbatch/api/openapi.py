@@ -221,7 +221,7 @@ def paths(surfaces: tuple[Surface, ...]) -> dict[str, Any]:
     for surface, op in documented:
         item = out.setdefault(surface.full_path(op), {"parameters": [p for name in op.params for p in path_id(name)]}
                               if op.params else {})
-        item[op.method.lower()] = {"operationId": op.operation_id, **SPECS[op.name]}
+        item[op.method.lower()] = {"operationId": op.operation_id, "summary": op.description, **SPECS[op.name]}
     return out
 
 
