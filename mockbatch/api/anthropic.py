@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from mockbatch.api.render import SCENARIO_HEADER, answer, api_key, engine, json_response, keep_body
+from mockbatch.api.render import SCENARIO_HEADER, answer, api_key, engine, json_response
 from mockbatch.api.routing import ANTHROPIC
 from mockbatch.engine.messages import MAX_BYTES, request_too_large
 from mockbatch.errors import InvalidRequest
@@ -37,7 +37,6 @@ async def _body(request: Request) -> dict[str, Any]:
         raw += chunk
         if len(raw) > MAX_BYTES:
             raise request_too_large()
-    keep_body(request, bytes(raw))
     try:
         data = json.loads(raw, parse_float=_finite, parse_constant=_constant) if raw.strip() else None
     except (ValueError, RecursionError):
