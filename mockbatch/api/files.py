@@ -19,7 +19,8 @@ from mockbatch.errors import InvalidRequest, PayloadTooLarge, invalid_type, miss
 READ_SIZE = 1 << 20
 
 
-async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+async def file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    """A multipart file part's bytes, a megabyte at a time (never whole in memory); uploads' parts use it too."""
     while data := await upload.read(READ_SIZE):
         yield data
 
@@ -50,7 +51,7 @@ async def upload_file(request: Request, flavour: str = "openai") -> Response:
         purpose = form.get("purpose")
         if not isinstance(purpose, str | None):
             raise InvalidRequest("Invalid type for 'purpose': expected a string.", param="purpose", code="invalid_type")
-        created = await engine(request).files.create(who, upload.filename or "file", purpose, _chunks(upload),
+        created = await engine(request).files.create(who, upload.filename or "file", purpose, file_chunks(upload),
                                                     expires_after, flavour)
     finally:
         await form.close()

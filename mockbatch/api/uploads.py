@@ -8,18 +8,13 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockbatch.api.files import file_chunks
 from mockbatch.api.render import engine, json_body, json_response, tenant
 from mockbatch.api.routing import OPENAI
 from mockbatch.engine.uploads import MAX_PART_BYTES, part_too_large
 from mockbatch.errors import InvalidRequest, missing_parameter
 
-READ_SIZE = 1 << 20
 FORM_OVERHEAD = 1 << 20  # room for the multipart framing around a part of the maximum size
-
-
-async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
-    while data := await upload.read(READ_SIZE):
-        yield data
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
@@ -50,7 +45,7 @@ async def add_part(request: Request) -> Response:
     try:
         data = form.get("data")
         if isinstance(data, UploadFile):
-            chunks = _file_chunks(data)
+            chunks = file_chunks(data)
         elif isinstance(data, str):  # sent without a filename: a plain (small) form field
             chunks = _one(data.encode())
         else:
