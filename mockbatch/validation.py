@@ -495,8 +495,6 @@ def check_batch_head(head: bytes, complete: bool) -> None:
     """Refuse a batch upload whose first line is not JSON, as the real API does at upload time (a later bad
     line is accepted here and fails the batch in validation). `head` is the file's start; a first line
     longer than it is left to validation."""
-    from mockbatch.errors import InvalidRequest
-
     for _, raw in numbered(head.split(b"\n") if complete else head.split(b"\n")[:-1]):
         try:
             parse_line(raw)
