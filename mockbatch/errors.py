@@ -111,6 +111,23 @@ def range_problem(param: str, value: float, low: float | None, high: float | Non
     return None
 
 
+def length_above(kind: str, param: str, limit: int, size: int) -> tuple[str, str]:
+    """The message and code for an array or a string (`kind`) longer than `limit`."""
+    article = "an" if kind == "array" else "a"
+    return (f"Invalid '{param}': {kind} too long. Expected {article} {kind} with maximum length {limit}, but got "
+            f"{article} {kind} with length {size} instead.", f"{kind}_above_max_length")
+
+
+def length_below(kind: str, param: str, limit: int, size: int) -> tuple[str, str]:
+    """The message and code for an array or a string (`kind`) shorter than `limit` (an empty one has its own)."""
+    article = "an" if kind == "array" else "a"
+    if size == 0:
+        return (f"Invalid '{param}': empty {kind}. Expected {article} {kind} with minimum length {limit}, but got "
+                f"an empty {kind} instead.", f"empty_{kind}")
+    return (f"Invalid '{param}': {kind} too short. Expected {article} {kind} with minimum length {limit}, but got "
+            f"{article} {kind} with length {size} instead.", f"{kind}_below_min_length")
+
+
 def json_kind(value: object) -> str:
     """The JSON Schema type of a parsed JSON value."""
     if value is None:

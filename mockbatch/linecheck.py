@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from mockbatch import catalog
-from mockbatch.errors import TYPE_WORDS, json_kind, range_problem, type_message, value_message
+from mockbatch.errors import (
+    TYPE_WORDS,
+    json_kind,
+    length_above,
+    length_below,
+    range_problem,
+    type_message,
+    value_message,
+)
 
 DATA = Path(__file__).with_name("data") / "requests.json"
 # Where a top-level unknown parameter gets the legacy words ("Unrecognized request argument supplied: foo", with
@@ -210,9 +218,9 @@ class Compiler:
             if sized:
                 size = len(value)
                 if size < low:
-                    return Fail("length", lambda p: _too_short("array", p, low, size))
+                    return Fail("length", lambda p: length_below("array", p, low, size))
                 if high is not None and size > high:
-                    return Fail("length", lambda p: _too_long("array", p, high, size))
+                    return Fail("length", lambda p: length_above("array", p, high, size))
             start = 0
             if prefix:
                 for start, item in enumerate(value[:len(prefix)], 1):
@@ -528,21 +536,6 @@ def _with_not(inner: Callable[[Any], Fail | None] | None, node: Node, schema: di
     return check
 
 
-def _too_long(kind: str, p: str, limit: int, size: int) -> tuple[str, str]:
-    return (f"Invalid '{p}': {kind} too long. Expected {'an' if kind == 'array' else 'a'} {kind} with maximum length "
-            f"{limit}, but got {'an' if kind == 'array' else 'a'} {kind} with length {size} instead.",
-            f"{kind}_above_max_length")
-
-
-def _too_short(kind: str, p: str, limit: int, size: int) -> tuple[str, str]:
-    article = "an" if kind == "array" else "a"
-    if size == 0:
-        return (f"Invalid '{p}': empty {kind}. Expected {article} {kind} with minimum length {limit}, but got "
-                f"an empty {kind} instead.", f"empty_{kind}")
-    return (f"Invalid '{p}': {kind} too short. Expected {article} {kind} with minimum length {limit}, but got "
-            f"{article} {kind} with length {size} instead.", f"{kind}_below_min_length")
-
-
 def _string(schema: dict[str, Any]) -> Callable[[Any], Fail | None] | None:
     low, high, pattern = schema.get("minLength", 0), schema.get("maxLength"), schema.get("pattern")
     if not low and high is None and pattern is None:
@@ -552,9 +545,9 @@ def _string(schema: dict[str, Any]) -> Callable[[Any], Fail | None] | None:
     def check(value: str) -> Fail | None:
         size = len(value)
         if size < low:
-            return Fail("length", lambda p: _too_short("string", p, low, size))
+            return Fail("length", lambda p: length_below("string", p, low, size))
         if high is not None and size > high:
-            return Fail("length", lambda p: _too_long("string", p, high, size))
+            return Fail("length", lambda p: length_above("string", p, high, size))
         if search is not None and search(value) is None:
             return Fail("value", lambda p: (f"Invalid '{p}': string does not match pattern. Expected a string that "
                                             f"matches the pattern '{pattern}'.", "invalid_value"))

@@ -566,11 +566,11 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("event_types-unknown-second", {"event_types": ["batch.completed", "nope"]},
      envelope(supported("nope"), "event_types[1]", "invalid_value")),
     ("name-empty", {"name": ""},
-     envelope("Invalid 'name': string too short. Expected a string with length between 1 and 256.", "name",
-              "string_below_min_length")),
+     envelope("Invalid 'name': empty string. Expected a string with minimum length 1, but got an empty string "
+              "instead.", "name", "empty_string")),
     ("name-257", {"name": "n" * 257},
-     envelope("Invalid 'name': string too long. Expected a string with length between 1 and 256.", "name",
-              "string_above_max_length")),
+     envelope("Invalid 'name': string too long. Expected a string with maximum length 256, but got a string with "
+              "length 257 instead.", "name", "string_above_max_length")),
     *[(f"url-{url!r}", {"url": url}, envelope(f"Invalid 'url': '{url}' {URL_SHAPE}.", "url", "invalid_url"))
       for url in ("ftp://x", "http://", "not a url", "http://a b", "https://a:99999/", "http://[::1/")],
     ("url-2049", {"url": "https://example.com/" + "x" * 2029},

@@ -9,7 +9,15 @@ from typing import Any
 from mockbatch import events
 from mockbatch.clock import Clock
 from mockbatch.engine.deliveries import SEQUENCE, Deliveries
-from mockbatch.errors import InvalidRequest, NotFound, invalid_type, invalid_value, missing_parameter
+from mockbatch.errors import (
+    InvalidRequest,
+    NotFound,
+    invalid_type,
+    invalid_value,
+    length_above,
+    length_below,
+    missing_parameter,
+)
 from mockbatch.objects import page
 from mockbatch.scenarios import quoted
 from mockbatch.store import EndpointRow, Store, Tx
@@ -124,6 +132,11 @@ class Webhooks:
                 "status_code": status, "success": True}
 
 
+def _length(problem: tuple[str, str], param: str) -> InvalidRequest:
+    message, code = problem
+    return InvalidRequest(message, param=param, code=code)
+
+
 def _unknown(params: dict[str, Any], known: tuple[str, ...]) -> None:
     for key in params:
         if key not in known:
@@ -145,8 +158,7 @@ def _fields(params: dict[str, Any], names: tuple[str, ...], required: bool) -> d
             if not isinstance(value, list):
                 raise invalid_type(name, "an array", value)
             if not value:
-                raise InvalidRequest("Invalid 'event_types': empty array. Expected an array with minimum length 1, "
-                                     "but got an empty array instead.", param=name, code="empty_array")
+                raise _length(length_below("array", name, 1, 0), name)
             for i, item in enumerate(value):
                 if not isinstance(item, str):
                     raise invalid_type(f"{name}[{i}]", "a string", item)
@@ -156,9 +168,8 @@ def _fields(params: dict[str, Any], names: tuple[str, ...], required: bool) -> d
         elif not isinstance(value, str):
             raise invalid_type(name, "a string", value)
         elif name == "name" and not 1 <= len(value) <= NAME_MAX:
-            raise InvalidRequest(f"Invalid 'name': string {'too long' if value else 'too short'}. Expected a string "
-                                 f"with length between 1 and {NAME_MAX}.", param=name,
-                                 code="string_above_max_length" if value else "string_below_min_length")
+            raise _length(length_above("string", name, NAME_MAX, len(value)) if value else
+                          length_below("string", name, 1, 0), name)
         elif name == "url" and (problem := events.url_problem(value)) is not None:
             raise InvalidRequest(f"Invalid 'url': {quoted(value, 80)} {problem}.", param=name, code="invalid_url")
         out[name] = value

@@ -23,7 +23,7 @@ from typing import Any
 from faker.providers.lorem.en_US import Provider as _Lorem
 
 from mockbatch import catalog, ids
-from mockbatch.errors import envelope, range_problem
+from mockbatch.errors import envelope, length_above, range_problem
 from mockbatch.tokens import estimate_tokens  # here too, where the generators have always found it
 
 # Faker's English lorem words; sampled with the line's own seeded generator (fast and reproducible).
@@ -291,13 +291,11 @@ UNPARSEABLE = envelope(
 
 def too_long(param: str, value: Any, limit: int) -> dict[str, Any] | None:
     """The real 400 for an array or string parameter over its maximum length, else None."""
-    if isinstance(value, list) and len(value) > limit:
-        return envelope(f"Invalid '{param}': array too long. Expected an array with maximum length {limit}, but "
-                          f"got an array with length {len(value)} instead.", param, "array_above_max_length")
-    if isinstance(value, str) and len(value) > limit:
-        return envelope(f"Invalid '{param}': string too long. Expected a string with maximum length {limit}, but "
-                          f"got a string with length {len(value)} instead.", param, "string_above_max_length")
-    return None
+    kind = "array" if isinstance(value, list) else "string" if isinstance(value, str) else None
+    if kind is None or len(value) <= limit:
+        return None
+    message, code = length_above(kind, param, limit, len(value))
+    return envelope(message, param, code)
 
 
 def over_max_length(body: dict[str, Any], limits: dict[str, int]) -> dict[str, Any] | None:
