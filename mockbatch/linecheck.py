@@ -642,6 +642,7 @@ def checker(endpoint: str) -> Node | None:
     return compiler.compile(root)
 
 
+@cache
 def validator(endpoint: str) -> Callable[[dict[str, Any], catalog.Model | None], Problem | None]:
     """`check` for one endpoint, its schema compiled on the first line it reads (not at import: a worker or a
     server that never sees the endpoint never pays for it). A problem is worded only when there is one."""
@@ -670,16 +671,10 @@ def _nothing(value: Any) -> None:
     return None
 
 
-_validators: dict[str, Callable[[dict[str, Any], catalog.Model | None], Problem | None]] = {}
-
-
 def check(endpoint: str, body: dict[str, Any], model: catalog.Model | None = None) -> Problem | None:
     """The request's first problem as (message, param, code), or None. `model`: the line's catalog model (its
     `reasoning` decides which parameters it takes)."""
-    validate = _validators.get(endpoint)
-    if validate is None:
-        validate = _validators[endpoint] = validator(endpoint)
-    return validate(body, model)
+    return validator(endpoint)(body, model)
 
 
 def word(endpoint: str, problem: Fail) -> Problem:
