@@ -314,14 +314,14 @@ def run_batch(server: Server, data: bytes, endpoint: str, poll_every: float,
             "bytes": size, "latencies": polled["latencies"]}
 
 
-def run_batches(server: Server, data: bytes, endpoint: str, args: argparse.Namespace) -> dict[str, Any]:
-    """`args.runs` batches one after another on the same server: the run of median total time, the spread of
-    the totals, and every poll's latency. (This machine's speed moves from run to run: the median of a few
-    is what a user of it sees, one run alone is not.)"""
+def run_batches(server: Server, args: argparse.Namespace, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`args.runs` batches (each one `run()`) one after another on the same server: the run of median total time,
+    the spread of the totals, and every poll's latency. (This machine's speed moves from run to run: the median of
+    a few is what a user of it sees, one run alone is not.)"""
     runs = []
     for _ in range(args.runs):
         server.settle()
-        runs.append(run_batch(server, data, endpoint, args.poll_every, 600))
+        runs.append(run())
     runs.sort(key=lambda r: r["total"])
     low, high = runs[0]["total"], runs[-1]["total"]
     spread = f"median of {len(runs)} (range {low:.2f}-{high:.2f} s); " if len(runs) > 1 else ""
@@ -352,7 +352,7 @@ def bench_chat(t: Table, args: argparse.Namespace, workdir: Path) -> None:
     try:
         server.request("GET", "/_mockbatch/health")
         with Memory(server) as mem:
-            r = run_batches(server, data, "/v1/chat/completions", args)
+            r = run_batches(server, args, lambda: run_batch(server, data, "/v1/chat/completions", args.poll_every, 600))
         base = statistics.median(floor(data, r["bytes"], workdir / "floor.jsonl") for _ in range(args.runs))
         n = f"{args.lines:,}"
         t.add(f"chat batch, {n} lines, end to end", r["total"], "s", args.chat_target,
@@ -373,7 +373,7 @@ def bench_embeddings(t: Table, args: argparse.Namespace, workdir: Path) -> None:
     try:
         server.request("GET", "/_mockbatch/health")
         with Memory(server) as mem:
-            r = run_batches(server, data, "/v1/embeddings", args)
+            r = run_batches(server, args, lambda: run_batch(server, data, "/v1/embeddings", args.poll_every, 600))
         n = f"{args.embedding_lines:,}"
         t.add(f"embeddings batch, {n} lines x {args.dims} floats", r["total"], "s", args.embedding_target,
               note=f"{r['spread']}upload {r['upload']:.2f} s, wait {r['wait']:.2f} s, download "
@@ -435,18 +435,11 @@ def bench_anthropic(t: Table, args: argparse.Namespace, workdir: Path) -> None:
         server.request("GET", "/_mockbatch/health")
         small = message_batch_body(10)  # first-use code paths, as the chat bench's first batch is not alone
         run_message_batch(server, small, 10, args.poll_every, 60)
-        runs = []
         with Memory(server) as mem:
-            for _ in range(args.runs):
-                server.settle()
-                runs.append(run_message_batch(server, body, n, args.poll_every, 600))
-        runs.sort(key=lambda r: r["total"])
-        r = runs[(len(runs) - 1) // 2]
-        latencies = [x for run in runs for x in run["latencies"]]
-        spread = f"median of {len(runs)} (range {runs[0]['total']:.2f}-{runs[-1]['total']:.2f} s); " \
-            if len(runs) > 1 else ""
+            r = run_batches(server, args, lambda: run_message_batch(server, body, n, args.poll_every, 600))
+        latencies = r["latencies"]
         t.add(f"anthropic message batch, {n:,} requests, end to end", r["total"], "s", args.anthropic_target,
-              note=f"{spread}create {r['create']:.2f} s ({len(body) / MB:.1f} MB body), wait {r['wait']:.2f} s, "
+              note=f"{r['spread']}create {r['create']:.2f} s ({len(body) / MB:.1f} MB body), wait {r['wait']:.2f} s, "
                    f"results {r['results']:.2f} s, {r['bytes'] / MB:.0f} MB out")
         t.add("  retrieve p99 during the anthropic batch", p99(latencies) * 1000, "ms", 100,
               note=f"{len(latencies)} polls of GET /v1/messages/batches/{{id}} from create's answer to the last "
